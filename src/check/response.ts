@@ -1,0 +1,69 @@
+import { AuthzError, InsufficientScopeError } from '../errors.js';
+import type { Principal } from '../validation/principal.js';
+import { GRPC_OK, OUTCOMES } from './outcomes.js';
+import { resourceMetadataUrl, wwwAuthenticate } from './www-authenticate.js';
+
+/** A `CheckResponse` in the object form `@grpc/proto-loader` encodes (`keepCase`). */
+export interface CheckResponse {
+  status: { code: number; message?: string };
+  ok_response?: { headers: HeaderValueOption[] };
+  denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
+  dynamic_metadata?: { fields: Record<string, { string_value: string }> };
+}
+
+export interface HeaderValueOption {
+  header: { key: string; value: string };
+  append_action: 'OVERWRITE_IF_EXISTS_OR_ADD';
+}
+
+/**
+ * SPEC §3: every header we set overwrites, with `append` left unset. Envoy up
+ * to 1.36 reads only the deprecated `append` (unset = overwrite); newer Envoy
+ * reads `append_action`; 1.37.0 treated an unset action as append
+ * (envoyproxy/envoy#43310). This pair overwrites on every version.
+ */
+function overwrite(key: string, value: string): HeaderValueOption {
+  return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+}
+
+/** Turns a decision into the `CheckResponse` Envoy acts on. Holds no per-request state. */
+export class ResponseBuilder {
+  readonly #metadataUrl: string;
+
+  constructor(
+    resourceUrl: string,
+    private readonly requiredScopes: readonly string[],
+  ) {
+    this.#metadataUrl = resourceMetadataUrl(resourceUrl);
+  }
+
+  /** OK: replace `authorization` with the exchanged token; never list it in `headers_to_remove`. */
+  allow(exchangedToken: string, principal: Principal): CheckResponse {
+    const fields: Record<string, { string_value: string }> = { scope: { string_value: principal.scopes.join(' ') } };
+    if (principal.subject !== undefined) fields.sub = { string_value: principal.subject };
+    if (principal.clientId !== undefined) fields.client_id = { string_value: principal.clientId };
+    return {
+      status: { code: GRPC_OK },
+      ok_response: { headers: [overwrite('authorization', `Bearer ${exchangedToken}`)] },
+      dynamic_metadata: { fields },
+    };
+  }
+
+  /** A denial per the outcome table; the body and headers never contain the inbound token. */
+  deny(error: AuthzError): CheckResponse {
+    const outcome = OUTCOMES[error.code];
+    const headers = [overwrite('content-type', 'application/json')];
+    const scopes = error instanceof InsufficientScopeError ? error.requiredScopes : this.requiredScopes;
+    const challenge = wwwAuthenticate(outcome, this.#metadataUrl, scopes);
+    if (challenge !== undefined) headers.push(overwrite('www-authenticate', challenge));
+    if (outcome.retryAfterSeconds !== undefined) headers.push(overwrite('retry-after', String(outcome.retryAfterSeconds)));
+    return {
+      status: { code: outcome.grpcCode },
+      denied_response: {
+        status: { code: outcome.httpStatus },
+        headers,
+        body: JSON.stringify({ error: outcome.bodyError, error_description: error.description }),
+      },
+    };
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The error vocabulary of the Check path. Every failure that can decide a
+ * Check is an {@link AuthzError} with a stable `code`; `check/outcomes.ts`
+ * maps each code to its HTTP status, gRPC code and challenge (SPEC §3).
+ * Branch on `code`, never on a message.
+ */
+export type AuthzErrorCode =
+  /** no `authorization` header, or not the Bearer scheme (RFC 6750 §3.1: no error code) */
+  | 'missing_token'
+  /** two bearer tokens: repeated header or a comma-joined value (RFC 6750 §3.1 invalid_request) */
+  | 'invalid_request'
+  /** malformed, badly signed, expired, wrong iss/aud, alg not allowed, inactive (RFC 6750 §3.1 invalid_token) */
+  | 'invalid_token'
+  /** the token lacks a required scope (RFC 6750 §3.1 insufficient_scope) */
+  | 'insufficient_scope'
+  /** the authorization server refused the exchange for this subject (RFC 8693 §2.2.2) */
+  | 'exchange_refused'
+  /** the authorization server rejected our client or grant: a misconfiguration */
+  | 'misconfigured'
+  /** the authorization server is unreachable, slow, failing or answered garbage */
+  | 'unavailable'
+  /** the CheckRequest carries no HTTP attributes (a network-level check) */
+  | 'not_http'
+  /** an unexpected exception: fail closed */
+  | 'internal';
+
+export class AuthzError extends Error {
+  override readonly name = 'AuthzError';
+  constructor(
+    readonly code: AuthzErrorCode,
+    /** safe to show to the client: never contains a token or secret */
+    readonly description: string,
+    options?: { cause?: unknown },
+  ) {
+    super(description, options);
+  }
+}
+
+/** A token that lacks scopes; carries the scopes the challenge must name (RFC 6750 §3). */
+export class InsufficientScopeError extends AuthzError {
+  constructor(readonly requiredScopes: readonly string[]) {
+    super('insufficient_scope', 'the access token lacks a required scope');
+  }
+}
+
+/** One or more settings are missing or wrong; each problem is one line naming the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+  }
+}

@@ -1,0 +1,46 @@
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { AUTHORIZATION_SERVICE } from './protos.js';
+
+/**
+ * The gRPC listener: ext_authz `Authorization` and `grpc.health.v1.Health`.
+ * Health reports the overall service ("") and `Authorization` by name.
+ */
+export class GrpcServer {
+  readonly #server = new Server();
+  readonly #health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
+
+  constructor(authorization: ServiceDefinition, handlers: UntypedServiceImplementation) {
+    this.#server.addService(authorization, handlers);
+    this.#health.addToServer(this.#server);
+  }
+
+  /** Binds and returns the port (ephemeral when 0). */
+  listen(address: string, port: number): Promise<number> {
+    const host = address.includes(':') ? `[${address}]` : address;
+    return new Promise((resolve, reject) => {
+      this.#server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    });
+  }
+
+  setServing(serving: boolean): void {
+    const status = serving ? 'SERVING' : 'NOT_SERVING';
+    this.#health.setStatus('', status);
+    this.#health.setStatus(AUTHORIZATION_SERVICE, status);
+  }
+
+  /**
+   * Stops accepting calls, lets in-flight checks finish, and after `graceMs`
+   * closes whatever is left.
+   */
+  close(graceMs: number): Promise<void> {
+    this.setServing(false);
+    return new Promise((resolve) => {
+      const force = setTimeout(() => this.#server.forceShutdown(), graceMs);
+      this.#server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,99 @@
+import { Agent, request } from 'undici';
+import { AuthzError } from '../errors.js';
+
+export interface HttpLimits {
+  /** whole-call limit: connect, headers and body each fit inside it */
+  readonly timeoutMs: number;
+  /** responses larger than this are refused (undici `maxResponseSize`) */
+  readonly maxResponseBytes: number;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly retryAfter: string | undefined;
+}
+
+/**
+ * The one HTTP client for every call to the authorization server: discovery,
+ * JWKS (through jose's `customFetch`) and token exchange. One bounded undici
+ * Agent (keep-alive `request`, not `fetch`, which costs several times the CPU);
+ * every failure to get a complete response becomes `AuthzError('unavailable')`.
+ */
+export class HttpClient {
+  readonly #agent: Agent;
+  readonly #timeoutMs: number;
+
+  constructor(limits: HttpLimits) {
+    if (!(limits.timeoutMs > 0) || !(limits.maxResponseBytes > 0)) throw new TypeError('HttpClient limits must be positive');
+    this.#timeoutMs = limits.timeoutMs;
+    this.#agent = new Agent({
+      connect: { timeout: limits.timeoutMs },
+      headersTimeout: limits.timeoutMs,
+      bodyTimeout: limits.timeoutMs,
+      maxResponseSize: limits.maxResponseBytes,
+      connections: 64,
+    });
+  }
+
+  get(url: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
+    return this.#send(url, 'GET', headers, undefined, signal);
+  }
+
+  /** POSTs an `application/x-www-form-urlencoded` body (RFC 6749 Appendix B). */
+  postForm(url: string, body: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+    return this.#send(url, 'POST', { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body);
+  }
+
+  /** A `fetch`-shaped adapter for jose's `customFetch`, so JWKS calls share the agent and its limits. */
+  readonly fetch = async (url: string, options: { headers: Headers; signal: AbortSignal }): Promise<Response> => {
+    const response = await this.#send(url, 'GET', Object.fromEntries(options.headers), undefined, options.signal);
+    return new Response(response.body, { status: response.status, headers: { 'content-type': response.contentType } });
+  };
+
+  async #send(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal?: AbortSignal): Promise<HttpResponse> {
+    const deadline = AbortSignal.timeout(this.#timeoutMs);
+    try {
+      const response = await request(url, {
+        method,
+        headers: { accept: 'application/json', ...headers },
+        body,
+        dispatcher: this.#agent,
+        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+      });
+      return {
+        status: response.statusCode,
+        contentType: String(response.headers['content-type'] ?? ''),
+        retryAfter: typeof response.headers['retry-after'] === 'string' ? response.headers['retry-after'] : undefined,
+        body: await response.body.text(),
+      };
+    } catch (error) {
+      throw new AuthzError('unavailable', `the authorization server could not be reached (${describe(error)})`, { cause: error });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
+
+/** The error's code or name only: undici messages can quote URLs, never tokens, but stay terse. */
+function describe(error: unknown): string {
+  const e = error as { code?: unknown; name?: unknown };
+  return String(e.code ?? e.name ?? 'error');
+}
+
+/** Parses a JSON object body; anything else is garbage from the server's side. */
+export function parseJsonObject(response: HttpResponse, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(response.body);
+  } catch (error) {
+    throw new AuthzError('unavailable', `the ${what} response is not JSON (HTTP ${response.status})`, { cause: error });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new AuthzError('unavailable', `the ${what} response is not a JSON object (HTTP ${response.status})`);
+  }
+  return value as Record<string, unknown>;
+}

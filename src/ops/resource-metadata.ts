@@ -1,0 +1,17 @@
+import { resourceMetadataUrl } from '../check/www-authenticate.js';
+
+/** RFC 9728 §2 protected resource metadata (SPEC §4a). */
+export function resourceMetadata(resource: string, issuer: string, scopes: readonly string[]): Record<string, unknown> {
+  return {
+    resource,
+    authorization_servers: [issuer],
+    bearer_methods_supported: ['header'],
+    ...(scopes.length > 0 ? { scopes_supported: [...scopes] } : {}),
+  };
+}
+
+/** The paths the document is served at: the one derived from the resource (RFC 9728 §3.1) and the bare well-known path. */
+export function resourceMetadataPaths(resource: string): string[] {
+  const derived = new URL(resourceMetadataUrl(resource)).pathname;
+  return [...new Set([derived, '/.well-known/oauth-protected-resource'])];
+}

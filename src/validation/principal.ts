@@ -1,0 +1,10 @@
+/** Who the inbound token speaks for, as far as the Check path needs to know. */
+export interface Principal {
+  readonly issuer: string;
+  readonly subject: string | undefined;
+  /** RFC 9068 §2.2 / RFC 8693 §4.3 `client_id` */
+  readonly clientId: string | undefined;
+  readonly scopes: readonly string[];
+  /** `exp`, seconds since the epoch: nothing derived from the token outlives it */
+  readonly expiresAt: number;
+}
