@@ -78,8 +78,10 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) });
   let listening = false;
+  let warm = false;
   let closing = false;
-  const isReady = () => listening && !closing && endpoints.current !== undefined;
+  /** Ready once the endpoints are known and the issuer's keys loaded; an outage after that does not flip it. */
+  const isReady = () => listening && warm && !closing;
   const ops = new OpsHttpServer({
     healthy: () => !closing,
     ready: isReady,
@@ -93,6 +95,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const warmUp = async () => {
     try {
       await (await keys()).reload();
+      warm = true;
       grpc.setServing(true);
       log.info('authorization server ready', { issuer: config.issuer });
     } catch (error) {

@@ -3,12 +3,16 @@ import type { Principal } from '../validation/principal.js';
 import { GRPC_OK, OUTCOMES } from './outcomes.js';
 import { resourceMetadataUrl, wwwAuthenticate } from './www-authenticate.js';
 
-/** A `CheckResponse` in the object form `@grpc/proto-loader` encodes (`keepCase`). */
+/**
+ * A `CheckResponse` in the object form `@grpc/proto-loader` encodes (`keepCase`).
+ * `google.protobuf.Value` comes from protobufjs' bundled well-known types, whose
+ * field names are camelCase (`stringValue`) whatever `keepCase` says.
+ */
 export interface CheckResponse {
   status: { code: number; message?: string };
   ok_response?: { headers: HeaderValueOption[] };
   denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
-  dynamic_metadata?: { fields: Record<string, { string_value: string }> };
+  dynamic_metadata?: { fields: Record<string, { stringValue: string }> };
 }
 
 export interface HeaderValueOption {
@@ -39,9 +43,9 @@ export class ResponseBuilder {
 
   /** OK: replace `authorization` with the exchanged token; never list it in `headers_to_remove`. */
   allow(exchangedToken: string, principal: Principal): CheckResponse {
-    const fields: Record<string, { string_value: string }> = { scope: { string_value: principal.scopes.join(' ') } };
-    if (principal.subject !== undefined) fields.sub = { string_value: principal.subject };
-    if (principal.clientId !== undefined) fields.client_id = { string_value: principal.clientId };
+    const fields: Record<string, { stringValue: string }> = { scope: { stringValue: principal.scopes.join(' ') } };
+    if (principal.subject !== undefined) fields.sub = { stringValue: principal.subject };
+    if (principal.clientId !== undefined) fields.client_id = { stringValue: principal.clientId };
     return {
       status: { code: GRPC_OK },
       ok_response: { headers: [overwrite('authorization', `Bearer ${exchangedToken}`)] },

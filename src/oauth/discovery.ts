@@ -66,11 +66,6 @@ export class EndpointSource {
     if (tokenEndpoint !== undefined && jwksUri !== undefined) this.#endpoints = { tokenEndpoint, jwksUri };
   }
 
-  /** The endpoints if already known (no I/O). */
-  get current(): Endpoints | undefined {
-    return this.#endpoints;
-  }
-
   get(): Promise<Endpoints> {
     if (this.#endpoints) return Promise.resolve(this.#endpoints);
     if (this.#failure && this.clock() - this.#failure.at < RETRY_AFTER_FAILURE_MS) return Promise.reject(this.#failure.error);

@@ -1,0 +1,61 @@
+/** The built service as a process: `npm start` runs `node dist/main.js` (built by `pretest`). */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { summarize } from '../../src/dev/envoy-client.js';
+import { createEnvoyClient } from '../../src/dev/envoy-client.js';
+import { authorizationServer, bearer, serviceEnv } from '../fixtures/service.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+function run(env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+t.test('bad settings stop start-up: one line per problem, no stack trace, exit 78', async (t) => {
+  const proc = run({ MCP_RESOURCE_URL: 'not a url', GRPC_PORT: '99999', CLIENT_SECRET: 'hunter2-secret' });
+  const [code] = await proc.exited;
+  t.equal(code, 78);
+  const lines = proc.stderr().trim().split('\n');
+  t.same(
+    lines.map((line) => line.replace(/^configuration error: /, '').split(':')[0]),
+    ['MCP_RESOURCE_URL', 'AUTHORIZATION_SERVER_URL', 'GRPC_PORT', 'EXCHANGE_CLIENT_ID'],
+  );
+  t.notMatch(proc.stderr(), /at .+:\d+:\d+/, 'no stack trace');
+  t.notMatch(proc.stderr(), /hunter2/, 'no secret');
+  t.equal(proc.stdout(), '');
+});
+
+t.test('SIGTERM: stops accepting, finishes in-flight checks, exits 0', async (t) => {
+  const as = await authorizationServer(t);
+  as.exchangeDelayMs = 500;
+  const proc = run(serviceEnv(as, { LOG_LEVEL: 'info' }));
+  t.teardown(() => void proc.child.kill('SIGKILL'));
+  while (!/"authorization server ready"/.test(proc.stdout())) {
+    if (proc.child.exitCode !== null) t.fail(`exited early: ${proc.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const port = Number(/"grpcPort":(\d+)/.exec(proc.stdout())![1]);
+  const client = createEnvoyClient(`127.0.0.1:${port}`);
+  t.teardown(() => client.close());
+  const tokens = await Promise.all(['a', 'b', 'c'].map((sub) => as.mintAccessToken({ sub })));
+  const inFlight = tokens.map((token) => client.check(bearer(token)));
+  while (as.exchanges.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  proc.child.kill('SIGTERM');
+  const results = await Promise.all(inFlight);
+  t.ok(results.every((response) => summarize(response).allowed), 'the in-flight checks were answered');
+  const [code] = await proc.exited;
+  t.equal(code, 0);
+  t.match(proc.stdout(), /"shutting down"/);
+  const late = createEnvoyClient(`127.0.0.1:${port}`);
+  t.teardown(() => late.close());
+  await t.rejects(late.check(bearer(tokens[0]!), { deadlineMs: 1000 }), 'nothing accepts checks after exit');
+});
