@@ -2,19 +2,23 @@ import { createRemoteJWKSet, customFetch } from 'jose';
 import { CheckPipeline } from './check/pipeline.js';
 import { ResponseBuilder } from './check/response.js';
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config/load.js';
+import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/model.js';
 import { ExchangeCache } from './exchange/cache.js';
+import { TargetSelector } from './exchange/targets.js';
 import { TokenExchanger } from './exchange/token-exchange.js';
 import { createCheckHandler } from './grpc/check-handler.js';
 import { loadAuthorizationService } from './grpc/protos.js';
 import { GrpcServer } from './grpc/server.js';
 import { silentLogger, type Logger } from './log.js';
-import { EndpointSource } from './oauth/discovery.js';
+import { clientAuthentication } from './oauth/client-auth.js';
+import { MetadataSource, required } from './oauth/discovery.js';
 import { HttpClient } from './oauth/http.js';
 import { OpsHttpServer } from './ops/http-server.js';
 import { Metrics } from './ops/metrics.js';
 import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
+import { IntrospectionValidator } from './validation/introspection.js';
 import { JwtValidator } from './validation/jwt.js';
+import { TokenValidator, type IssuerValidator } from './validation/token-validator.js';
 
 export interface AppOptions {
   readonly clock?: Clock;
@@ -30,7 +34,7 @@ export interface App {
   isReady(): boolean;
 }
 
-/** Between attempts to discover the authorization server at start-up. */
+/** Between attempts to reach the authorization servers at start-up. */
 const WARM_UP_RETRY_MS = 2000;
 
 /**
@@ -41,52 +45,80 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? silentLogger;
   const metrics = new Metrics();
-  const http = new HttpClient(config.authorizationServer);
-  const endpoints = new EndpointSource(http, config.issuer, config, clock, config.authorizationServer.allowInsecureHttp);
+  const { authorizationServer: limits } = config;
 
-  // One remote key set for the issuer, created once its URI is known (jose caches keys and coalesces reloads).
-  let keySet: ReturnType<typeof createRemoteJWKSet> | undefined;
-  const keys = async () =>
-    (keySet ??= createRemoteJWKSet(new URL((await endpoints.get()).jwksUri), {
-      timeoutDuration: config.authorizationServer.timeoutMs,
-      [customFetch]: http.fetch as never,
-    }));
+  // One bounded HTTP client, plus one per client certificate (the certificate belongs to the connection).
+  const http = new HttpClient(limits);
+  const mtlsClients = new Map<string, HttpClient>();
+  const httpFor = (client: ClientConfig) => {
+    if (!client.tls) return http;
+    const key = `${client.id}\n${client.tls.cert}`;
+    if (!mtlsClients.has(key)) mtlsClients.set(key, new HttpClient({ ...limits, clientCertificate: client.tls }));
+    return mtlsClients.get(key)!;
+  };
 
-  const exchanger = new TokenExchanger(
-    http,
-    async () => (await endpoints.get()).tokenEndpoint,
-    config.exchange,
-    metrics,
-    `${config.issuer} ${config.tokenEndpoint ?? 'discovered'}`,
+  const metadata = new Map(config.issuers.map((issuer) => [issuer.issuer, new MetadataSource(http, issuer.issuer, clock, limits.allowInsecureHttp)]));
+  const metadataOf = (issuer: string) => metadata.get(issuer) ?? new MetadataSource(http, issuer, clock, limits.allowInsecureHttp);
+
+  // One remote key set per issuer, created once its URI is known (jose caches keys and coalesces reloads).
+  const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  const keysOf = (issuer: IssuerConfig) => async () => {
+    const uri = issuer.jwksUri ?? required((await metadataOf(issuer.issuer).get()).jwksUri, 'jwks_uri', 'JWKS_URI');
+    if (!keySets.has(issuer.issuer)) {
+      keySets.set(issuer.issuer, createRemoteJWKSet(new URL(uri), { timeoutDuration: limits.timeoutMs, [customFetch]: http.fetch as never }));
+    }
+    return keySets.get(issuer.issuer)!;
+  };
+
+  const validatorOf = (issuer: IssuerConfig): IssuerValidator =>
+    issuer.introspection
+      ? new IntrospectionValidator(
+          issuer,
+          httpFor(issuer.introspection.client),
+          clientAuthentication(issuer.introspection.client, issuer.issuer, clock),
+          {
+            clockToleranceSeconds: config.validation.clockToleranceSeconds,
+            maxCacheSeconds: config.cache.introspectionMaxSeconds,
+            inactiveCacheSeconds: config.cache.introspectionInactiveSeconds,
+            cacheMax: config.cache.max,
+          },
+          clock,
+        )
+      : new JwtValidator(issuer, keysOf(issuer), config.validation.clockToleranceSeconds, clock);
+  const validators = new Map(config.issuers.map((issuer) => [issuer.issuer, validatorOf(issuer)]));
+  const introspecting = config.issuers.find((issuer) => issuer.introspection);
+
+  // RFC 8705 §5: a client authenticating with its certificate uses the mTLS alias of the token endpoint when there is one.
+  const tokenEndpointOf = (target: TargetConfig) => async () => {
+    if (target.tokenEndpoint !== undefined) return target.tokenEndpoint;
+    const discovered = await metadataOf(target.issuer).get();
+    const alias = target.client.authMethod === 'tls_client_auth' ? discovered.mtlsTokenEndpoint : undefined;
+    return alias ?? required(discovered.tokenEndpoint, 'token_endpoint', 'TOKEN_EXCHANGE_ENDPOINT_URL');
+  };
+  const exchangers = config.targets.map(
+    (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics),
   );
+
   const pipeline = new CheckPipeline({
     maxTokenBytes: config.validation.maxTokenBytes,
-    requiredScopes: config.validation.requiredScopes,
-    validator: new JwtValidator({
-      issuer: config.issuer,
-      audience: config.resourceUrl,
-      algorithms: config.validation.algorithms,
-      clockToleranceSeconds: config.validation.clockToleranceSeconds,
-      keys,
-      cacheMax: config.cache.max,
-      clock,
-    }),
-    exchanger,
+    validator: new TokenValidator(validators, introspecting ? validators.get(introspecting.issuer) : undefined, config.cache.max, clock),
+    targets: new TargetSelector(exchangers, config),
     cache: new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics),
   });
-  const responses = new ResponseBuilder(config.resourceUrl, config.validation.requiredScopes);
+  const responses = new ResponseBuilder(config.resourceUrl);
 
   const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) });
   let listening = false;
   let warm = false;
   let closing = false;
-  /** Ready once the endpoints are known and the issuer's keys loaded; an outage after that does not flip it. */
+  /** Ready once every issuer's keys (or metadata) and every discovered token endpoint are loaded; a later outage does not flip it. */
   const isReady = () => listening && warm && !closing;
+  const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
   const ops = new OpsHttpServer({
     healthy: () => !closing,
     ready: isReady,
     metrics: () => metrics.render(),
-    metadata: JSON.stringify(resourceMetadata(config.resourceUrl, config.issuer, config.validation.requiredScopes)),
+    metadata: JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), allScopes)),
     metadataPaths: resourceMetadataPaths(config.resourceUrl),
   });
 
@@ -94,13 +126,14 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   /** Discover endpoints and load keys before the first check needs them; retry until it works. */
   const warmUp = async () => {
     try {
-      await (await keys()).reload();
+      for (const issuer of config.issuers) if (!issuer.introspection) await (await keysOf(issuer)()).reload();
+      for (const target of config.targets) await tokenEndpointOf(target)();
       warm = true;
       grpc.setServing(true);
-      log.info('authorization server ready', { issuer: config.issuer });
+      log.info('authorization server ready', { issuers: config.issuers.map((issuer) => issuer.issuer) });
     } catch (error) {
       if (closing) return;
-      log.warn('authorization server not reachable yet; retrying', { issuer: config.issuer, err: error });
+      log.warn('authorization server not reachable yet; retrying', { err: error });
       warmUpTimer = setTimeout(warmUp, WARM_UP_RETRY_MS).unref();
     }
   };
@@ -121,7 +154,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       clearTimeout(warmUpTimer);
       await grpc.close(config.shutdownGraceMs);
       await ops.close();
-      await http.close();
+      await Promise.all([http, ...mtlsClients.values()].map((client) => client.close()));
     },
   };
 }

@@ -21,6 +21,8 @@ export type AuthzErrorCode =
   | 'unavailable'
   /** the CheckRequest carries no HTTP attributes (a network-level check) */
   | 'not_http'
+  /** no exchange target matches the request, or the route names an unknown one */
+  | 'no_target'
   /** an unexpected exception: fail closed */
   | 'internal';
 

@@ -31,5 +31,6 @@ export const OUTCOMES: Readonly<Record<AuthzErrorCode, Outcome>> = {
   misconfigured: { httpStatus: 500, grpcCode: INTERNAL, bodyError: 'server_error', challenge: 'none' },
   unavailable: { httpStatus: 503, grpcCode: UNAVAILABLE, bodyError: 'temporarily_unavailable', challenge: 'none', retryAfterSeconds: 1 },
   not_http: { httpStatus: 403, grpcCode: PERMISSION_DENIED, bodyError: 'access_denied', challenge: 'none' },
+  no_target: { httpStatus: 403, grpcCode: PERMISSION_DENIED, bodyError: 'access_denied', challenge: 'none' },
   internal: { httpStatus: 500, grpcCode: INTERNAL, bodyError: 'server_error', challenge: 'none' },
 };

@@ -10,7 +10,7 @@ import { resourceMetadataUrl, wwwAuthenticate } from './www-authenticate.js';
  */
 export interface CheckResponse {
   status: { code: number; message?: string };
-  ok_response?: { headers: HeaderValueOption[] };
+  ok_response?: { headers: HeaderValueOption[]; headers_to_remove?: string[] };
   denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
   dynamic_metadata?: { fields: Record<string, { stringValue: string }> };
 }
@@ -30,25 +30,31 @@ function overwrite(key: string, value: string): HeaderValueOption {
   return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 }
 
+const DEFAULT_HEADER = { name: 'authorization', prefix: 'Bearer ' };
+
 /** Turns a decision into the `CheckResponse` Envoy acts on. Holds no per-request state. */
 export class ResponseBuilder {
   readonly #metadataUrl: string;
 
-  constructor(
-    resourceUrl: string,
-    private readonly requiredScopes: readonly string[],
-  ) {
+  constructor(resourceUrl: string) {
     this.#metadataUrl = resourceMetadataUrl(resourceUrl);
   }
 
-  /** OK: replace `authorization` with the exchanged token; never list it in `headers_to_remove`. */
-  allow(exchangedToken: string, principal: Principal): CheckResponse {
+  /**
+   * OK: write the exchanged token to the target's header (default `authorization: Bearer …`),
+   * replacing the inbound one; never list it in `headers_to_remove`.
+   */
+  allow(exchangedToken: string, principal: Principal, header: { readonly name: string; readonly prefix: string } = DEFAULT_HEADER): CheckResponse {
     const fields: Record<string, { stringValue: string }> = { scope: { stringValue: principal.scopes.join(' ') } };
     if (principal.subject !== undefined) fields.sub = { stringValue: principal.subject };
     if (principal.clientId !== undefined) fields.client_id = { stringValue: principal.clientId };
     return {
       status: { code: GRPC_OK },
-      ok_response: { headers: [overwrite('authorization', `Bearer ${exchangedToken}`)] },
+      ok_response:
+        header.name === 'authorization'
+          ? { headers: [overwrite(header.name, header.prefix + exchangedToken)] }
+          : // The token goes elsewhere, so the inbound one must not reach the upstream either.
+            { headers: [overwrite(header.name, header.prefix + exchangedToken)], headers_to_remove: ['authorization'] },
       dynamic_metadata: { fields },
     };
   }
@@ -57,7 +63,7 @@ export class ResponseBuilder {
   deny(error: AuthzError): CheckResponse {
     const outcome = OUTCOMES[error.code];
     const headers = [overwrite('content-type', 'application/json')];
-    const scopes = error instanceof InsufficientScopeError ? error.requiredScopes : this.requiredScopes;
+    const scopes = error instanceof InsufficientScopeError ? error.requiredScopes : [];
     const challenge = wwwAuthenticate(outcome, this.#metadataUrl, scopes);
     if (challenge !== undefined) headers.push(overwrite('www-authenticate', challenge));
     if (outcome.retryAfterSeconds !== undefined) headers.push(overwrite('retry-after', String(outcome.retryAfterSeconds)));

@@ -1,166 +1,278 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
-import type { LogLevel } from '../log.js';
-import { SETTINGS, type ClientAuthMethod, type Settings } from './settings.js';
+import { buildClient, type ClientValues, type Label } from './client.js';
+import { readConfigFile, type ConfigFile, type YamlPath } from './file.js';
+import type { ActorConfig, Config, IssuerConfig, TargetConfig, TargetMatch } from './model.js';
+import { environmentSource, fileSource, firstOf, type Environment, type ReadFile, type Source } from './sources.js';
+import { ACCESS_TOKEN_TYPE, ISSUER_SETTINGS, SERVICE_SETTINGS, TARGET_SETTINGS, type Parsed, type SettingSpec, type SettingsTable } from './settings.js';
+import { checkProfile } from './profiles.js';
 
-export type Environment = Readonly<Record<string, string | undefined>>;
-
-/** The validated, frozen configuration the app is built from. */
-export interface Config {
-  readonly resourceUrl: string;
-  readonly issuer: string;
-  readonly jwksUri: string | undefined;
-  readonly tokenEndpoint: string | undefined;
-  readonly validation: {
-    readonly algorithms: readonly string[];
-    readonly clockToleranceSeconds: number;
-    readonly maxTokenBytes: number;
-    readonly requiredScopes: readonly string[];
-  };
-  readonly exchange: ExchangeSettings;
-  readonly cache: { readonly ttlSeconds: number; readonly max: number };
-  readonly authorizationServer: { readonly timeoutMs: number; readonly maxResponseBytes: number; readonly allowInsecureHttp: boolean };
-  readonly listen: { readonly address: string; readonly grpcPort: number; readonly httpPort: number };
-  readonly shutdownGraceMs: number;
-  readonly logLevel: LogLevel;
-}
-
-/** What one exchange sends (RFC 8693 §2.1) and how the client authenticates. */
-export interface ExchangeSettings {
-  readonly clientId: string;
-  readonly clientSecret: string;
-  readonly authMethod: ClientAuthMethod;
-  readonly audience: string | undefined;
-  readonly resource: string | undefined;
-  readonly scope: string | undefined;
-  readonly requestedTokenType: string | undefined;
-  readonly subjectTokenType: string;
-}
-
-type ReadFile = (path: string) => string;
+export type { Config, IssuerConfig, TargetConfig, ClientConfig, ActorConfig, TargetMatch } from './model.js';
+export type { Environment } from './sources.js';
 
 /**
- * Parses and validates every setting at once. Throws a {@link ConfigError}
- * listing one line per problem, each naming its variable; never a partial config.
+ * Parses and validates every setting at once, from the environment and the
+ * optional `CONFIG_FILE` (environment wins over the file's top level; an
+ * `issuers` / `targets` entry wins over both). Throws a {@link ConfigError}
+ * with one line per problem, each naming its variable or file position.
  */
 export function loadConfig(env: Environment, readFile: ReadFile = (path) => readFileSync(path, 'utf8')): Config {
   const problems: string[] = [];
-  const parsed: Record<string, unknown> = {};
+  const fromEnv = environmentSource(env, readFile);
+  const configPath = env.CONFIG_FILE === '' ? undefined : env.CONFIG_FILE;
+  const file = configPath === undefined ? undefined : readConfigFile(configPath, readFile, problems);
+  if (file) problems.push(...unknownKeys(file));
+  const top = file ? firstOf(fromEnv, fileSource(file, file.root, [], readFile)) : fromEnv;
 
-  for (const [key, spec] of Object.entries(SETTINGS)) {
-    const raw = readRaw(env, spec.env, 'secret' in spec && spec.secret === true, readFile, problems);
-    const value = raw ?? ('default' in spec ? spec.default : undefined);
+  const service = parseTable(SERVICE_SETTINGS, top, problems, undefined);
+  const issuerEntries = entries(file, 'issuers', top, readFile);
+  const issuerValues = issuerEntries.map((entry) => ({ entry, values: parseTable(ISSUER_SETTINGS, entry.source, problems, entry.where) }));
+  const issuers = issuerValues.map(({ entry, values }) => buildIssuer(values, service, entry.label, readFile, problems));
+
+  const targets = entries(file, 'targets', top, readFile).map((entry) => {
+    const values = parseTable(TARGET_SETTINGS, entry.source, problems, entry.where);
+    const issuerUrl = typeof entry.raw.issuer === 'string' ? entry.raw.issuer : issuerValues[0]?.values.issuer;
+    const issuer = issuerValues.find(({ values }) => values.issuer === issuerUrl);
+    if (!issuer && issuerUrl !== undefined) problems.push(`${entry.where}.issuer: "${issuerUrl}" is not one of the issuers`);
+    return buildTarget(values, issuer?.values, entry, service, readFile, problems);
+  });
+
+  const names = targets.map((target) => target?.name);
+  names.forEach((name, i) => name !== undefined && names.indexOf(name) !== i && problems.push(`${file?.where(['targets', i, 'name'])}: target name "${name}" is used twice`));
+  const urls = issuers.map((issuer) => issuer?.issuer);
+  urls.forEach((url, i) => url !== undefined && urls.indexOf(url) !== i && problems.push(`${file?.where(['issuers', i])}: issuer "${url}" is listed twice`));
+  const defaultTarget = service.defaultTarget ?? (targets.length === 1 ? targets[0]?.name : undefined);
+  if (service.defaultTarget !== undefined && !names.includes(service.defaultTarget)) {
+    problems.push(`DEFAULT_TARGET: "${service.defaultTarget}" is not one of the targets (${names.join(', ')})`);
+  }
+
+  const ca = service.caFile === undefined ? undefined : readCa(service.caFile, readFile, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze({
+    resourceUrl: service.resourceUrl,
+    issuers: issuers as IssuerConfig[],
+    targets: targets as TargetConfig[],
+    defaultTarget,
+    targetContextKey: service.targetContextKey,
+    validation: { clockToleranceSeconds: service.clockTolerance, maxTokenBytes: service.maxTokenBytes },
+    cache: {
+      ttlSeconds: service.exchangeCacheTtl,
+      max: service.exchangeCacheMax,
+      introspectionMaxSeconds: service.introspectionCacheMax,
+      introspectionInactiveSeconds: service.introspectionInactiveSeconds,
+    },
+    authorizationServer: {
+      timeoutMs: service.authorizationServerTimeoutMs,
+      maxResponseBytes: service.authorizationServerMaxResponseBytes,
+      allowInsecureHttp: service.allowInsecureHttp,
+      ca,
+    },
+    listen: { address: service.listenAddress, grpcPort: service.grpcPort, httpPort: service.httpPort },
+    shutdownGraceMs: service.shutdownGraceMs,
+    logLevel: service.logLevel,
+  });
+}
+
+type ServiceValues = Parsed<typeof SERVICE_SETTINGS>;
+type IssuerValues = Parsed<typeof ISSUER_SETTINGS>;
+type TargetValues = Parsed<typeof TARGET_SETTINGS>;
+
+/** One issuer or target: where its values come from and how to name them in a problem. */
+interface Entry {
+  readonly source: Source;
+  /** "config.yaml:7: targets[1]", or undefined for the environment */
+  readonly where: string | undefined;
+  readonly raw: Readonly<Record<string, unknown>>;
+  readonly label: (spec: SettingSpec<unknown>) => string;
+}
+
+/** The file's list entries, or the single entry the environment (and the file's top level) describe. */
+function entries(file: ConfigFile | undefined, list: 'issuers' | 'targets', top: Source, readFile: ReadFile): Entry[] {
+  const items = file?.root[list];
+  if (!file || !Array.isArray(items)) return [{ source: top, where: undefined, raw: {}, label: (spec) => spec.env }];
+  return items.map((item, index) => {
+    const raw = item && typeof item === 'object' ? (item as Record<string, unknown>) : {};
+    const path: YamlPath = [list, index];
+    const where = file.where(path);
+    return { source: firstOf(fileSource(file, raw, path, readFile), top), where, raw, label: (spec) => `${where}.${spec.env.toLowerCase()}` };
+  });
+}
+
+/** Parses one table from a source; every failure is one problem line. */
+function parseTable<T extends SettingsTable>(table: T, source: Source, problems: string[], where: string | undefined): Parsed<T> {
+  const parsed: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(table)) {
+    const raw = source(spec, problems);
+    const value = raw?.value ?? spec.default;
     if (value === undefined) {
-      if ('required' in spec && spec.required) problems.push(`${spec.env}: is required`);
+      if (spec.required) problems.push(`${where ? `${where}.${spec.env.toLowerCase()}` : spec.env}: is required`);
       continue;
     }
     try {
       parsed[key] = spec.parse(value);
     } catch (error) {
-      const secret = 'secret' in spec && spec.secret === true;
-      problems.push(`${spec.env}: ${secret ? 'is not a valid value' : (error as Error).message}`);
+      problems.push(`${raw?.where ?? spec.env}: ${spec.secret ? 'is not a valid value' : (error as Error).message}`);
     }
   }
-
-  const settings = parsed as Settings;
-  problems.push(...crossCheck(settings, env));
-  if (problems.length > 0) throw new ConfigError(problems);
-  return deepFreeze(toConfig(settings));
+  return parsed as Parsed<T>;
 }
 
-/** Reads `NAME`, or for a secret `NAME_FILE` (one trailing newline stripped); '' counts as unset. */
-function readRaw(env: Environment, name: string, secret: boolean, readFile: ReadFile, problems: string[]): string | undefined {
-  const direct = env[name] === '' ? undefined : env[name];
-  const filePath = secret && env[`${name}_FILE`] !== '' ? env[`${name}_FILE`] : undefined;
-  if (direct !== undefined && filePath !== undefined) {
-    problems.push(`${name}: set ${name} or ${name}_FILE, not both`);
-    return undefined;
-  }
-  if (filePath === undefined) return direct;
-  try {
-    const content = readFile(filePath).replace(/\r?\n$/, '');
-    if (content === '') problems.push(`${name}_FILE: ${filePath} is empty`);
-    return content === '' ? undefined : content;
-  } catch (error) {
-    problems.push(`${name}_FILE: cannot read ${filePath} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    return undefined;
-  }
+function clientValues(values: IssuerValues | TargetValues): ClientValues {
+  return {
+    id: values.clientId,
+    secret: values.clientSecret,
+    authMethod: values.clientAuthMethod,
+    privateKeyFile: values.clientPrivateKeyFile,
+    keyId: values.clientKeyId,
+    assertionAlg: values.clientAssertionAlg,
+    assertionAudience: values.clientAssertionAudience,
+    certFile: values.clientCertFile,
+    keyFile: values.clientKeyFile,
+  };
 }
 
-const AUTHORIZATION_SERVER_URLS = ['issuer', 'tokenEndpoint', 'jwksUri', 'introspectionEndpoint'] as const;
-
-function crossCheck(s: Settings, env: Environment): string[] {
-  const problems: string[] = [];
-  if (s.introspectionEndpoint !== undefined) {
-    problems.push('INTROSPECTION_ENDPOINT_URL: introspection is not implemented in this version; unset it to validate JWTs against the issuer\'s JWKS');
-  }
-  if (s.configFile !== undefined) problems.push('CONFIG_FILE: configuration files are not implemented in this version; use environment variables');
-
-  if (s.exchangeClientId === undefined && s.clientId === undefined) problems.push('EXCHANGE_CLIENT_ID: is required (or set CLIENT_ID)');
-  const method = s.exchangeClientAuthMethod;
-  if (method === 'tls_client_auth' || method === 'private_key_jwt') {
-    problems.push(`EXCHANGE_CLIENT_AUTH_METHOD: ${method} is not implemented in this version (use client_secret_basic or client_secret_post)`);
-  } else if (s.exchangeClientSecret === undefined && s.clientSecret === undefined && !isSet(env, 'EXCHANGE_CLIENT_SECRET') && !isSet(env, 'CLIENT_SECRET')) {
-    problems.push(`EXCHANGE_CLIENT_SECRET: is required for ${method} (or set CLIENT_SECRET)`);
-  }
-
-  // SPEC §2: http:// only for loopback unless ALLOW_INSECURE_HTTP (tokens and secrets travel on these calls).
-  if (s.allowInsecureHttp !== true) {
-    for (const key of AUTHORIZATION_SERVER_URLS) {
-      const value = s[key];
-      if (value !== undefined && new URL(value).protocol === 'http:' && !isLoopback(new URL(value).hostname)) {
-        problems.push(`${SETTINGS[key].env}: http:// is allowed only for loopback addresses (use https, or set ALLOW_INSECURE_HTTP=true)`);
-      }
-    }
-  }
-  return problems;
+function clientLabel(entry: Pick<Entry, 'label'>, prefix: 'CLIENT' | 'EXCHANGE_CLIENT', table: SettingsTable): Label {
+  return (suffix) => entry.label(Object.values(table).find((spec) => spec.env === `${prefix}_${suffix}`)!);
 }
 
-/** A value that was given but failed to parse already has its own problem line. */
-function isSet(env: Environment, name: string): boolean {
-  return (env[name] ?? '') !== '' || (env[`${name}_FILE`] ?? '') !== '';
+function buildIssuer(values: IssuerValues, service: ServiceValues, label: Entry['label'], readFile: ReadFile, problems: string[]): IssuerConfig | undefined {
+  const before = problems.length;
+  checkHttps(values.issuer, label(ISSUER_SETTINGS.issuer), service, problems);
+  checkHttps(values.jwksUri, label(ISSUER_SETTINGS.jwksUri), service, problems);
+  checkHttps(values.introspectionEndpoint, label(ISSUER_SETTINGS.introspectionEndpoint), service, problems);
+  // The issuer's own client authenticates introspection; otherwise its values only feed the exchange client's defaults.
+  const client = values.introspectionEndpoint !== undefined ? buildClient(clientValues(values), clientLabel({ label }, 'CLIENT', ISSUER_SETTINGS), readFile, problems) : undefined;
+  if (problems.length > before || values.issuer === undefined) return undefined;
+  const audiences = values.audiences ?? (service.resourceUrl === undefined ? [] : [service.resourceUrl]);
+  return {
+    issuer: values.issuer,
+    jwksUri: values.jwksUri,
+    audiences,
+    algorithms: values.algorithms,
+    tokenTypes: values.tokenTypes?.map((typ) => typ.toLowerCase().replace(/^application\//, '')),
+    introspection: values.introspectionEndpoint !== undefined && client ? { endpoint: values.introspectionEndpoint, client } : undefined,
+    client,
+  };
+}
+
+function buildTarget(values: TargetValues, issuer: IssuerValues | undefined, entry: Entry, service: ServiceValues, readFile: ReadFile, problems: string[]): TargetConfig | undefined {
+  const before = problems.length;
+  const name = entry.where === undefined ? 'default' : entry.raw.name;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) problems.push(`${entry.where}.name: each target needs a name of letters, digits, "_", "." or "-"`);
+  checkHttps(values.tokenEndpoint, entry.label(TARGET_SETTINGS.tokenEndpoint), service, problems);
+
+  // EXCHANGE_CLIENT_* default to the issuer's CLIENT_* (SPEC §2).
+  const own = clientValues(values);
+  const inherited = issuer ? clientValues(issuer) : undefined;
+  const merged = Object.fromEntries(Object.entries(own).map(([key, value]) => [key, value ?? inherited?.[key as keyof ClientValues]])) as unknown as ClientValues;
+  const client = buildClient(merged, clientLabel(entry, 'EXCHANGE_CLIENT', TARGET_SETTINGS), readFile, problems);
+
+  const actor = buildActor(values, entry, problems);
+  const target: TargetConfig | undefined =
+    client && typeof name === 'string'
+      ? {
+          name,
+          issuer: issuer?.issuer ?? '',
+          tokenEndpoint: values.tokenEndpoint,
+          client,
+          profile: values.profile,
+          audience: values.audience ?? [],
+          resource: values.resource ?? [],
+          scope: values.scope?.join(' '),
+          requestedTokenType: values.requestedTokenType === 'omit' ? undefined : values.requestedTokenType,
+          subjectTokenType: values.subjectTokenType,
+          actor,
+          extraParams: values.extraParams ?? [],
+          requiredScopes: values.requiredScopes ?? [],
+          header: { name: values.tokenHeader, prefix: values.tokenPrefix === 'none' ? '' : values.tokenPrefix },
+          match: buildMatch(entry, name, problems),
+        }
+      : undefined;
+  if (target) problems.push(...checkProfile(target, entry.label, values.subjectTokenType !== ACCESS_TOKEN_TYPE));
+  return problems.length > before ? undefined : target;
+}
+
+function buildActor(values: TargetValues, entry: Entry, problems: string[]): ActorConfig {
+  const source = values.actorSource;
+  if (source === 'header' && values.actorHeader === undefined) problems.push(`${entry.label(TARGET_SETTINGS.actorHeader)}: is required when the actor source is header`);
+  if (source === 'static' && values.actorToken === undefined) problems.push(`${entry.label(TARGET_SETTINGS.actorToken)}: is required when the actor source is static`);
+  if (source !== 'header' && values.actorHeader !== undefined) problems.push(`${entry.label(TARGET_SETTINGS.actorHeader)}: is only used with the actor source header`);
+  if (source !== 'static' && values.actorToken !== undefined) problems.push(`${entry.label(TARGET_SETTINGS.actorToken)}: is only used with the actor source static`);
+  return { source, header: values.actorHeader, token: values.actorToken, tokenType: values.actorTokenType };
+}
+
+const MATCH_KEYS = { context: 'context', hosts: 'hosts', path_prefixes: 'pathPrefixes', destination_principals: 'destinationPrincipals' } as const;
+
+function buildMatch(entry: Entry, name: string, problems: string[]): TargetMatch {
+  const match: Record<string, string[]> = { context: [name], hosts: [], pathPrefixes: [], destinationPrincipals: [] };
+  const raw = entry.raw.match;
+  if (raw === undefined) return match as unknown as TargetMatch;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    problems.push(`${entry.where}.match: must be a mapping of ${Object.keys(MATCH_KEYS).join(', ')}`);
+    return match as unknown as TargetMatch;
+  }
+  for (const [key, value] of Object.entries(raw)) {
+    const field = MATCH_KEYS[key as keyof typeof MATCH_KEYS];
+    const list = typeof value === 'string' ? [value] : value;
+    if (!field) problems.push(`${entry.where}.match.${key}: unknown rule (${Object.keys(MATCH_KEYS).join(', ')})`);
+    else if (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item !== '')) problems.push(`${entry.where}.match.${key}: must be a string or a list of strings`);
+    else if (field === 'pathPrefixes' && !list.every((item: string) => item.startsWith('/'))) problems.push(`${entry.where}.match.${key}: each path prefix starts with "/"`);
+    else match[field] = field === 'hosts' ? list.map((host: string) => host.toLowerCase()) : list;
+  }
+  return match as unknown as TargetMatch;
+}
+
+/** SPEC §2: http:// only for loopback unless ALLOW_INSECURE_HTTP (tokens and secrets travel on these calls). */
+function checkHttps(value: string | undefined, where: string, service: Pick<ServiceValues, 'allowInsecureHttp'>, problems: string[]): void {
+  if (value === undefined || service.allowInsecureHttp === true) return;
+  const url = new URL(value);
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
+    problems.push(`${where}: http:// is allowed only for loopback addresses (use https, or set ALLOW_INSECURE_HTTP=true)`);
+  }
 }
 
 export function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
-function toConfig(s: Settings): Config {
-  return {
-    resourceUrl: s.resourceUrl,
-    issuer: s.issuer,
-    jwksUri: s.jwksUri,
-    tokenEndpoint: s.tokenEndpoint,
-    validation: {
-      algorithms: s.allowedAlgorithms,
-      clockToleranceSeconds: s.clockTolerance,
-      maxTokenBytes: s.maxTokenBytes,
-      requiredScopes: s.requiredScopes ?? [],
-    },
-    exchange: {
-      clientId: (s.exchangeClientId ?? s.clientId)!,
-      clientSecret: (s.exchangeClientSecret ?? s.clientSecret)!,
-      authMethod: s.exchangeClientAuthMethod,
-      audience: s.exchangeAudience,
-      resource: s.exchangeResource,
-      scope: s.exchangeScope?.join(' '),
-      requestedTokenType: s.exchangeRequestedTokenType,
-      subjectTokenType: s.exchangeSubjectTokenType,
-    },
-    cache: { ttlSeconds: s.exchangeCacheTtl, max: s.exchangeCacheMax },
-    authorizationServer: {
-      timeoutMs: s.authorizationServerTimeoutMs,
-      maxResponseBytes: s.authorizationServerMaxResponseBytes,
-      allowInsecureHttp: s.allowInsecureHttp,
-    },
-    listen: { address: s.listenAddress, grpcPort: s.grpcPort, httpPort: s.httpPort },
-    shutdownGraceMs: s.shutdownGraceMs,
-    logLevel: s.logLevel,
+function readCa(path: string, readFile: ReadFile, problems: string[]): string | undefined {
+  try {
+    const pem = readFile(path);
+    if (pem.includes('-----BEGIN CERTIFICATE-----')) return pem;
+    problems.push(`AUTHORIZATION_SERVER_CA_FILE: ${path} holds no PEM certificate`);
+  } catch (error) {
+    problems.push(`AUTHORIZATION_SERVER_CA_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return undefined;
+}
+
+/** Keys the file may hold at each level; anything else is a typo worth stopping for. */
+function unknownKeys(file: ConfigFile): string[] {
+  const keysOf = (table: SettingsTable) => Object.values(table).flatMap((spec) => (spec.secret ? [spec.env.toLowerCase(), `${spec.env.toLowerCase()}_file`] : [spec.env.toLowerCase()]));
+  const issuerKeys = new Set(keysOf(ISSUER_SETTINGS));
+  const targetKeys = new Set([...keysOf(TARGET_SETTINGS), 'name', 'issuer', 'match']);
+  const topKeys = new Set([...keysOf(SERVICE_SETTINGS), ...issuerKeys, ...keysOf(TARGET_SETTINGS), 'issuers', 'targets']);
+  topKeys.delete('config_file');
+  const problems: string[] = [];
+  const check = (mapping: unknown, allowed: Set<string>, path: YamlPath) => {
+    if (!mapping || typeof mapping !== 'object' || Array.isArray(mapping)) {
+      problems.push(`${file.where(path)}: must be a mapping`);
+      return;
+    }
+    for (const key of Object.keys(mapping)) if (!allowed.has(key)) problems.push(`${file.where([...path, key])}: unknown setting`);
   };
+  check(file.root, topKeys, []);
+  for (const list of ['issuers', 'targets'] as const) {
+    const items = file.root[list];
+    if (items === undefined) continue;
+    if (!Array.isArray(items) || items.length === 0) problems.push(`${file.where([list])}: must be a non-empty list`);
+    else items.forEach((item, index) => check(item, list === 'issuers' ? issuerKeys : targetKeys, [list, index]));
+  }
+  return problems;
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

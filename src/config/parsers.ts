@@ -24,6 +24,17 @@ export const httpUrl: Parser<string> = (raw) => {
   return raw;
 };
 
+/** An absolute URI without a fragment, any scheme (RFC 8707 §2 `resource`, RFC 8693 §3 token types). */
+export const absoluteUri: Parser<string> = (raw) => {
+  try {
+    new URL(raw);
+  } catch {
+    throw new Error(`"${raw}" is not an absolute URI`);
+  }
+  if (raw.includes('#')) throw new Error(`"${raw}" must not contain a fragment`);
+  return raw;
+};
+
 export function integer(min: number, max: number): Parser<number> {
   return (raw) => {
     if (!/^\d+$/.test(raw.trim())) throw new Error(`"${raw}" is not a whole number`);
@@ -47,6 +58,11 @@ export const words: Parser<readonly string[]> = (raw) => {
   return [...new Set(list)];
 };
 
+/** Space-separated values each parsed by `item`. */
+export function listOf(item: Parser<string>): Parser<readonly string[]> {
+  return (raw) => words(raw).map(item);
+}
+
 export function oneOf<const T extends string>(values: readonly T[]): Parser<T> {
   return (raw) => {
     if (!(values as readonly string[]).includes(raw)) throw new Error(`"${raw}" must be one of ${values.join(', ')}`);
@@ -65,3 +81,30 @@ export const algorithms: Parser<readonly string[]> = (raw) => {
   }
   return list;
 };
+
+/** Names a static extra parameter may not take: RFC 8693 §2.1, RFC 6749 client authentication, RFC 7523, RFC 7521. */
+export const RESERVED_PARAMETERS = new Set([
+  'grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type',
+  'audience', 'resource', 'scope', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type',
+  'assertion', 'requested_token_use',
+]);
+
+/** `name=value&name=value` (form-encoded) static parameters for the token request. */
+export const extraParameters: Parser<ReadonlyArray<readonly [string, string]>> = (raw) => {
+  const pairs = [...new URLSearchParams(raw)];
+  if (pairs.length === 0) throw new Error('must hold at least one name=value pair');
+  for (const [name] of pairs) {
+    if (RESERVED_PARAMETERS.has(name)) throw new Error(`"${name}" is set by the service and cannot be an extra parameter`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`"${name}" is not a parameter name`);
+  }
+  return pairs;
+};
+
+/** A header name (RFC 9110 §5.1 token), lower-cased as Envoy expects. */
+export const headerName: Parser<string> = (raw) => {
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(raw)) throw new Error(`"${raw}" is not a header name`);
+  return raw.toLowerCase();
+};
+
+/** Any string, including one with a trailing space (a header value prefix such as "Bearer "). */
+export const verbatim: Parser<string> = (raw) => raw;

@@ -1,7 +1,13 @@
 import { LOG_LEVELS } from '../log.js';
-import { algorithms, boolean, httpUrl, integer, oneOf, text, words, type Parser, ASYMMETRIC_ALGORITHMS } from './parsers.js';
+import {
+  absoluteUri, algorithms, ASYMMETRIC_ALGORITHMS, boolean, extraParameters, headerName, httpUrl, integer, listOf, oneOf, text, verbatim, words,
+  type Parser,
+} from './parsers.js';
 
-/** One environment variable: how to parse it, its default and its documentation. */
+/**
+ * One setting: its environment variable (the YAML key in `CONFIG_FILE` is the
+ * same name in lower case), how to parse it, its default and its documentation.
+ */
 export interface SettingSpec<T> {
   readonly env: string;
   readonly doc: string;
@@ -15,70 +21,107 @@ export interface SettingSpec<T> {
   readonly secret?: boolean;
 }
 
-/** Pairs a parser with its metadata, keeping `default` / `required` literal for the `Settings` type. */
+/** Pairs a parser with its metadata, keeping `default` / `required` literal for the settings types. */
 function setting<T, const S extends Omit<SettingSpec<T>, 'parse'>>(parse: Parser<T>, spec: S): S & { readonly parse: Parser<T> } {
   return { ...spec, parse };
 }
 
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'tls_client_auth', 'private_key_jwt'] as const;
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+export const PROFILES = ['rfc8693', 'keycloak', 'okta', 'auth0', 'entra_obo'] as const;
+export type Profile = (typeof PROFILES)[number];
+export const ACTOR_SOURCES = ['none', 'header', 'static', 'subject'] as const;
+export type ActorSource = (typeof ACTOR_SOURCES)[number];
 
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
-/** An absolute URI without a fragment, any scheme (RFC 8707 §2 `resource`). */
-const absoluteUri: Parser<string> = (raw) => {
-  try {
-    new URL(raw);
-  } catch {
-    throw new Error(`"${raw}" is not an absolute URI`);
-  }
-  if (raw.includes('#')) throw new Error(`"${raw}" must not contain a fragment`);
-  return raw;
-};
+/** How a client authenticates (RFC 6749 §2.3, RFC 7523 §2.2, RFC 8705 §2); `prefix` is CLIENT_ or EXCHANGE_CLIENT_. */
+function clientSettings<const P extends 'CLIENT' | 'EXCHANGE_CLIENT'>(prefix: P, purpose: string, inherit: boolean) {
+  const from = (name: string) => (inherit ? { derivedDefault: `\`CLIENT_${name}\`` } : {});
+  return {
+    id: setting(text, { env: `${prefix}_ID`, ...from('ID'), doc: `Client id ${purpose}.` }),
+    secret: setting(text, { env: `${prefix}_SECRET`, secret: true, ...from('SECRET'), doc: 'Client secret (`client_secret_basic`, `client_secret_post`).' }),
+    authMethod: setting(oneOf(CLIENT_AUTH_METHODS), { env: `${prefix}_AUTH_METHOD`, ...(inherit ? from('AUTH_METHOD') : { default: 'client_secret_basic' }), doc: `Client authentication: ${CLIENT_AUTH_METHODS.map((m) => `\`${m}\``).join(', ')}.` }),
+    privateKeyFile: setting(text, { env: `${prefix}_PRIVATE_KEY_FILE`, ...from('PRIVATE_KEY_FILE'), doc: '`private_key_jwt`: PEM (PKCS#8) or JWK file of the signing key (RFC 7523 §2.2).' }),
+    keyId: setting(text, { env: `${prefix}_KEY_ID`, ...from('KEY_ID'), doc: '`private_key_jwt`: `kid` of the assertion (default: the JWK\'s `kid`).' }),
+    assertionAlg: setting(oneOf(ASYMMETRIC_ALGORITHMS), { env: `${prefix}_ASSERTION_ALG`, ...from('ASSERTION_ALG'), doc: '`private_key_jwt`: signing algorithm (default: from the key type).' }),
+    assertionAudience: setting(oneOf(['token_endpoint', 'issuer'] as const), { env: `${prefix}_ASSERTION_AUDIENCE`, ...(inherit ? from('ASSERTION_AUDIENCE') : { default: 'token_endpoint' }), doc: '`private_key_jwt`: the assertion\'s `aud`, the endpoint called or the issuer.' }),
+    certFile: setting(text, { env: `${prefix}_CERT_FILE`, ...from('CERT_FILE'), doc: '`tls_client_auth`: PEM client certificate (RFC 8705 §2).' }),
+    keyFile: setting(text, { env: `${prefix}_KEY_FILE`, ...from('KEY_FILE'), doc: '`tls_client_auth`: PEM key of the client certificate.' }),
+  };
+}
 
-/**
- * Every setting the service reads, in the order the README lists them. This one
- * table drives parsing, validation (`load.ts`) and the README's configuration
- * section (`docs.ts`). Names from the reference deployment are kept verbatim (SPEC §2).
- */
-export const SETTINGS = {
-  resourceUrl: setting(httpUrl, { env: 'MCP_RESOURCE_URL', required: true, doc: 'Resource identifier of the protected upstream; inbound tokens must carry it in `aud`.' }),
-  issuer: setting(httpUrl, { env: 'AUTHORIZATION_SERVER_URL', required: true, doc: 'Issuer of inbound tokens (`iss` must equal it); its metadata is discovered from `/.well-known/openid-configuration`, then RFC 8414 `/.well-known/oauth-authorization-server`.' }),
-  introspectionEndpoint: setting(httpUrl, { env: 'INTROSPECTION_ENDPOINT_URL', doc: 'RFC 7662 introspection endpoint. Not implemented in this version: setting it stops start-up.' }),
-  clientId: setting(text, { env: 'CLIENT_ID', doc: 'Client id for introspection, and for the exchange unless `EXCHANGE_CLIENT_ID` is set.' }),
-  clientSecret: setting(text, { env: 'CLIENT_SECRET', secret: true, doc: 'Secret of `CLIENT_ID`.' }),
-  tokenEndpoint: setting(httpUrl, { env: 'TOKEN_EXCHANGE_ENDPOINT_URL', derivedDefault: 'discovered `token_endpoint`', doc: 'Token endpoint used for the RFC 8693 exchange.' }),
-  exchangeClientId: setting(text, { env: 'EXCHANGE_CLIENT_ID', derivedDefault: '`CLIENT_ID`', doc: 'Client id the service authenticates with at the token endpoint.' }),
-  exchangeClientSecret: setting(text, { env: 'EXCHANGE_CLIENT_SECRET', secret: true, derivedDefault: '`CLIENT_SECRET`', doc: 'Secret of the exchange client.' }),
-  jwksUri: setting(httpUrl, { env: 'JWKS_URI', derivedDefault: 'discovered `jwks_uri`', doc: 'JWK Set used to verify inbound JWTs.' }),
-  exchangeAudience: setting(text, { env: 'EXCHANGE_AUDIENCE', doc: '`audience` parameter of the exchange (RFC 8693 §2.1).' }),
-  exchangeResource: setting(absoluteUri, { env: 'EXCHANGE_RESOURCE', doc: '`resource` parameter of the exchange (RFC 8693 §2.1, RFC 8707).' }),
-  exchangeScope: setting(words, { env: 'EXCHANGE_SCOPE', doc: '`scope` parameter of the exchange, space-separated.' }),
-  exchangeRequestedTokenType: setting(absoluteUri, { env: 'EXCHANGE_REQUESTED_TOKEN_TYPE', doc: '`requested_token_type` parameter of the exchange.' }),
-  exchangeClientAuthMethod: setting(oneOf(CLIENT_AUTH_METHODS), { env: 'EXCHANGE_CLIENT_AUTH_METHOD', default: 'client_secret_basic', doc: 'Client authentication at the token endpoint. This version implements `client_secret_basic` and `client_secret_post`.' }),
-  exchangeSubjectTokenType: setting(absoluteUri, { env: 'EXCHANGE_SUBJECT_TOKEN_TYPE', default: ACCESS_TOKEN_TYPE, doc: '`subject_token_type` parameter of the exchange.' }),
-  exchangeCacheTtl: setting(integer(1, 86_400), { env: 'EXCHANGE_CACHE_TTL', default: '300', doc: 'Seconds an exchanged token is cached when the response has no `expires_in`.' }),
-  exchangeCacheMax: setting(integer(1, 10_000_000), { env: 'EXCHANGE_CACHE_MAX', default: '10000', doc: 'Most exchanged tokens (and validated inbound tokens) kept; least recently used leave first.' }),
-  requiredScopes: setting(words, { env: 'REQUIRED_SCOPES', doc: 'Space-separated scopes every inbound token must hold (`scope` or `scp` claim).' }),
-  allowedAlgorithms: setting(algorithms, { env: 'ALLOWED_ALGORITHMS', default: ASYMMETRIC_ALGORITHMS.join(' '), doc: 'JWS algorithms accepted on inbound JWTs; asymmetric only.' }),
+/** Settings of the whole service. */
+export const SERVICE_SETTINGS = {
+  resourceUrl: setting(httpUrl, { env: 'MCP_RESOURCE_URL', required: true, doc: 'Resource identifier of the protected upstream (RFC 9728 metadata, challenges); the default accepted `aud`.' }),
   clockTolerance: setting(integer(0, 300), { env: 'CLOCK_TOLERANCE', default: '30', doc: 'Seconds of leeway on `exp` / `nbf`.' }),
   maxTokenBytes: setting(integer(64, 65_536), { env: 'MAX_TOKEN_BYTES', default: '16384', doc: 'Longest inbound token accepted.' }),
-  authorizationServerTimeoutMs: setting(integer(100, 60_000), { env: 'AUTHORIZATION_SERVER_TIMEOUT_MS', default: '5000', doc: 'Whole-call limit for discovery, JWKS and exchange calls.' }),
+  exchangeCacheTtl: setting(integer(1, 86_400), { env: 'EXCHANGE_CACHE_TTL', default: '300', doc: 'Seconds an exchanged token is cached when the response has no `expires_in`.' }),
+  exchangeCacheMax: setting(integer(1, 10_000_000), { env: 'EXCHANGE_CACHE_MAX', default: '10000', doc: 'Most exchanged tokens (and validated inbound tokens) kept; least recently used leave first.' }),
+  introspectionCacheMax: setting(integer(0, 3600), { env: 'INTROSPECTION_CACHE_SECONDS', default: '60', doc: 'Longest time an active introspection result is reused (never past `exp`); 0 disables it.' }),
+  introspectionInactiveSeconds: setting(integer(0, 10), { env: 'INTROSPECTION_INACTIVE_CACHE_SECONDS', default: '5', doc: 'How long an `active: false` answer is reused.' }),
+  authorizationServerTimeoutMs: setting(integer(100, 60_000), { env: 'AUTHORIZATION_SERVER_TIMEOUT_MS', default: '5000', doc: 'Whole-call limit for discovery, JWKS, introspection and exchange calls.' }),
   authorizationServerMaxResponseBytes: setting(integer(1024, 16_777_216), { env: 'AUTHORIZATION_SERVER_MAX_RESPONSE_BYTES', default: '262144', doc: 'Largest response body read from the authorization server.' }),
+  caFile: setting(text, { env: 'AUTHORIZATION_SERVER_CA_FILE', doc: 'PEM bundle of CAs trusted for authorization-server TLS, in addition to the system ones.' }),
   allowInsecureHttp: setting(boolean, { env: 'ALLOW_INSECURE_HTTP', default: 'false', doc: 'Allow `http://` authorization-server URLs that are not loopback.' }),
+  defaultTarget: setting(text, { env: 'DEFAULT_TARGET', derivedDefault: 'the only target', doc: 'Target used when no rule matches (`CONFIG_FILE` with several targets); none means 403.' }),
+  targetContextKey: setting(text, { env: 'TARGET_CONTEXT_KEY', default: 'target', doc: 'Envoy `context_extensions` key that names the target of a route.' }),
   listenAddress: setting(text, { env: 'LISTEN_ADDRESS', default: '0.0.0.0', doc: 'Address both listeners bind to.' }),
   grpcPort: setting(integer(0, 65_535), { env: 'GRPC_PORT', default: '9001', doc: 'ext_authz gRPC listener (and `grpc.health.v1`).' }),
   httpPort: setting(integer(0, 65_535), { env: 'HTTP_PORT', default: '9002', doc: 'HTTP listener: `/healthz`, `/readyz`, `/metrics`, RFC 9728 metadata.' }),
   shutdownGraceMs: setting(integer(0, 600_000), { env: 'SHUTDOWN_GRACE_MS', default: '20000', doc: 'On SIGTERM, how long in-flight checks may take before the server closes anyway.' }),
   logLevel: setting(oneOf(LOG_LEVELS), { env: 'LOG_LEVEL', default: 'info', doc: '`fatal`, `error`, `warn`, `info`, `debug` or `trace`.' }),
-  configFile: setting(text, { env: 'CONFIG_FILE', doc: 'YAML configuration file. Not implemented in this version: setting it stops start-up.' }),
+  configFile: setting(text, { env: 'CONFIG_FILE', doc: 'YAML file with any of these settings (lower-case keys) plus `issuers`, `targets` and `default_target`.' }),
 } as const;
 
-type Specs = typeof SETTINGS;
+/** Settings of one trusted issuer (`issuers[]` in `CONFIG_FILE`). */
+export const ISSUER_SETTINGS = {
+  issuer: setting(httpUrl, { env: 'AUTHORIZATION_SERVER_URL', required: true, doc: 'Issuer of inbound tokens (`iss` must equal it); metadata from `/.well-known/openid-configuration`, then RFC 8414.' }),
+  jwksUri: setting(httpUrl, { env: 'JWKS_URI', derivedDefault: 'discovered `jwks_uri`', doc: 'JWK Set used to verify inbound JWTs.' }),
+  audiences: setting(words, { env: 'ACCEPTED_AUDIENCES', derivedDefault: '`MCP_RESOURCE_URL`', doc: 'Space-separated `aud` values accepted (one must be present).' }),
+  algorithms: setting(algorithms, { env: 'ALLOWED_ALGORITHMS', default: ASYMMETRIC_ALGORITHMS.join(' '), doc: 'JWS algorithms accepted on inbound JWTs; asymmetric only.' }),
+  tokenTypes: setting(words, { env: 'ACCEPTED_TOKEN_TYPES', derivedDefault: 'not checked', doc: 'Accepted JWT `typ` headers, e.g. `at+jwt` (RFC 9068 §4; `application/` prefix optional).' }),
+  introspectionEndpoint: setting(httpUrl, { env: 'INTROSPECTION_ENDPOINT_URL', doc: 'RFC 7662 endpoint: when set, tokens of this issuer (and opaque tokens) are introspected instead of verified locally.' }),
+  ...prefixed(clientSettings('CLIENT', 'for introspection, and the default exchange client', false)),
+} as const;
+
+/** Settings of one exchange target (`targets[]` in `CONFIG_FILE`). */
+export const TARGET_SETTINGS = {
+  tokenEndpoint: setting(httpUrl, { env: 'TOKEN_EXCHANGE_ENDPOINT_URL', derivedDefault: 'discovered `token_endpoint`', doc: 'Token endpoint used for the exchange.' }),
+  profile: setting(oneOf(PROFILES), { env: 'EXCHANGE_PROFILE', default: 'rfc8693', doc: `Identity-provider profile: ${PROFILES.map((p) => `\`${p}\``).join(', ')} (see "Identity-provider profiles").` }),
+  audience: setting(words, { env: 'EXCHANGE_AUDIENCE', doc: '`audience` parameters (RFC 8693 §2.1), space-separated; each is sent.' }),
+  resource: setting(listOf(absoluteUri), { env: 'EXCHANGE_RESOURCE', doc: '`resource` parameters (RFC 8693 §2.1, RFC 8707), space-separated.' }),
+  scope: setting(words, { env: 'EXCHANGE_SCOPE', doc: '`scope` parameter, space-separated.' }),
+  requestedTokenType: setting((raw) => (raw === 'omit' ? raw : absoluteUri(raw)), { env: 'EXCHANGE_REQUESTED_TOKEN_TYPE', derivedDefault: 'omitted', doc: '`requested_token_type`; `omit` sends none.' }),
+  subjectTokenType: setting(absoluteUri, { env: 'EXCHANGE_SUBJECT_TOKEN_TYPE', default: ACCESS_TOKEN_TYPE, doc: '`subject_token_type`.' }),
+  actorSource: setting(oneOf(ACTOR_SOURCES), { env: 'EXCHANGE_ACTOR_SOURCE', default: 'none', doc: 'Actor token (RFC 8693 §2.1, delegation): `none`, `header` (`EXCHANGE_ACTOR_HEADER`), `static` (`EXCHANGE_ACTOR_TOKEN`), `subject` (the inbound token).' }),
+  actorHeader: setting(headerName, { env: 'EXCHANGE_ACTOR_HEADER', doc: 'Request header that carries the actor token (source `header`).' }),
+  actorToken: setting(text, { env: 'EXCHANGE_ACTOR_TOKEN', secret: true, doc: 'The actor token (source `static`).' }),
+  actorTokenType: setting(absoluteUri, { env: 'EXCHANGE_ACTOR_TOKEN_TYPE', default: ACCESS_TOKEN_TYPE, doc: '`actor_token_type`, sent with an actor token.' }),
+  extraParams: setting(extraParameters, { env: 'EXCHANGE_EXTRA_PARAMS', doc: 'Static extra parameters, `a=1&b=2`; RFC 8693 and client-authentication names are refused.' }),
+  requiredScopes: setting(words, { env: 'REQUIRED_SCOPES', doc: 'Space-separated scopes every inbound token must hold (`scope` or `scp` claim).' }),
+  tokenHeader: setting(headerName, { env: 'EXCHANGE_TOKEN_HEADER', default: 'authorization', doc: 'Request header the exchanged token is written to.' }),
+  tokenPrefix: setting(verbatim, { env: 'EXCHANGE_TOKEN_PREFIX', default: 'Bearer ', doc: 'Text before the exchanged token in that header; `none` for nothing.' }),
+  ...prefixed(clientSettings('EXCHANGE_CLIENT', 'at the token endpoint', true)),
+} as const;
+
+/** `{ id: … }` → `{ clientId: … }`, so issuer/target tables stay flat. */
+function prefixed<T extends Record<string, unknown>>(specs: T): { [K in keyof T & string as `client${Capitalize<K>}`]: T[K] } {
+  return Object.fromEntries(Object.entries(specs).map(([key, spec]) => [`client${key[0]!.toUpperCase()}${key.slice(1)}`, spec])) as never;
+}
+
+export type SettingsTable = Readonly<Record<string, SettingSpec<unknown>>>;
 type ValueOf<S> = S extends SettingSpec<infer T> ? T : never;
 type Always<S> = S extends { readonly default: string } ? true : S extends { readonly required: true } ? true : false;
 
-/** The parsed settings: a value for each, `undefined` where unset and without default. */
-export type Settings = {
-  readonly [K in keyof Specs]: Always<Specs[K]> extends true ? ValueOf<Specs[K]> : ValueOf<Specs[K]> | undefined;
+/** The parsed values of one table: `undefined` where unset and without default. */
+export type Parsed<Table> = {
+  readonly [K in keyof Table]: Always<Table[K]> extends true ? ValueOf<Table[K]> : ValueOf<Table[K]> | undefined;
 };
+
+/** Every table, in README order. */
+export const ALL_SETTINGS = [
+  ['Service', SERVICE_SETTINGS],
+  ['Issuer (one per entry of `issuers`)', ISSUER_SETTINGS],
+  ['Exchange target (one per entry of `targets`)', TARGET_SETTINGS],
+] as const satisfies ReadonlyArray<readonly [string, SettingsTable]>;

@@ -3,6 +3,7 @@ import type { Metrics } from '../ops/metrics.js';
 import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from '../validation/inbound-token.js';
 import type { Principal } from '../validation/principal.js';
+import { createHash } from 'node:crypto';
 import type { ExchangeResult, TokenExchanger } from './token-exchange.js';
 
 /** Longest skew taken off `expires_in` (SPEC §4: min(30 s, 10 %)). */
@@ -20,7 +21,7 @@ export function cacheLifetimeMs(result: ExchangeResult, principal: Principal, fa
 }
 
 /**
- * Exchanged tokens by (exchange target, inbound token hash). Bounded LRU;
+ * Exchanged tokens by (exchange target, inbound token hash, actor token hash). Bounded LRU;
  * concurrent misses for one key share a single call to the token endpoint.
  * A failed exchange is not cached.
  */
@@ -38,8 +39,9 @@ export class ExchangeCache {
   }
 
   /** The exchanged token for this inbound token and target, from the cache or one shared call. */
-  get(token: InboundToken, principal: Principal, exchanger: TokenExchanger): Promise<string> | string {
-    const key = `${exchanger.identity}.${token.hash}`;
+  get(token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken?: string): Promise<string> | string {
+    const actorKey = actorToken === undefined ? '' : `.${createHash('sha256').update(actorToken).digest('base64url')}`;
+    const key = `${exchanger.identity}.${token.hash}${actorKey}`;
     const cached = this.#entries.get(key);
     if (cached !== undefined) {
       this.metrics.cacheHits.inc();
@@ -48,15 +50,15 @@ export class ExchangeCache {
     this.metrics.cacheMisses.inc();
     let pending = this.#inFlight.get(key);
     if (!pending) {
-      pending = this.#exchange(key, token, principal, exchanger);
+      pending = this.#exchange(key, token, principal, exchanger, actorToken);
       this.#inFlight.set(key, pending);
     }
     return pending;
   }
 
-  async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger): Promise<string> {
+  async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined): Promise<string> {
     try {
-      const result = await exchanger.exchange(token.value);
+      const result = await exchanger.exchange(token.value, actorToken);
       const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, this.clock());
       if (ttl > 0) this.#entries.set(key, result.accessToken, { ttl });
       return result.accessToken;

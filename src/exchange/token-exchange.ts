@@ -1,35 +1,17 @@
 import { createHash } from 'node:crypto';
-import type { ExchangeSettings } from '../config/load.js';
-import { ACCESS_TOKEN_TYPE } from '../config/settings.js';
+import type { TargetConfig } from '../config/model.js';
+import { ACCESS_TOKEN_TYPE, type Profile } from '../config/settings.js';
 import { AuthzError } from '../errors.js';
+import type { ClientAuthentication } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import type { Metrics } from '../ops/metrics.js';
-import { clientAuthentication, formEncode, type ClientAuthentication } from './client-auth.js';
-
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+import { requestBody, requestShape, type RequestShape } from './request-body.js';
 
 /** A successful exchange (RFC 8693 §2.2.1). */
 export interface ExchangeResult {
   readonly accessToken: string;
   /** seconds, when the server said */
   readonly expiresIn: number | undefined;
-}
-
-/**
- * Request builder (RFC 8693 §2.1): everything but the subject token is encoded
- * once; a call appends `subject_token`.
- */
-export function exchangeBodyPrefix(settings: ExchangeSettings, auth: ClientAuthentication): string {
-  const params: Array<readonly [string, string]> = [
-    ['grant_type', TOKEN_EXCHANGE_GRANT],
-    ['subject_token_type', settings.subjectTokenType],
-  ];
-  if (settings.requestedTokenType !== undefined) params.push(['requested_token_type', settings.requestedTokenType]);
-  if (settings.audience !== undefined) params.push(['audience', settings.audience]);
-  if (settings.resource !== undefined) params.push(['resource', settings.resource]);
-  if (settings.scope !== undefined) params.push(['scope', settings.scope]);
-  params.push(...auth.bodyParams);
-  return params.map(([name, value]) => `${name}=${formEncode(value)}`).join('&') + '&subject_token=';
 }
 
 /** Error codes that refuse this subject's exchange (RFC 6749 §5.2, RFC 8693 §2.2.2): 403. */
@@ -43,19 +25,24 @@ const TRANSIENT = new Set(['server_error', 'temporarily_unavailable']);
  * Response processor (RFC 8693 §2.2). Returns the issued token or throws an
  * {@link AuthzError} whose code decides the Check's answer.
  */
-export function processExchangeResponse(response: HttpResponse, requestedTokenType: string | undefined): ExchangeResult {
+export function processExchangeResponse(response: HttpResponse, requestedTokenType: string | undefined, profile: Profile = 'rfc8693'): ExchangeResult {
   if (response.status === 200) return processSuccess(parseJsonObject(response, 'token exchange'), requestedTokenType);
   if (response.status === 429 || response.status >= 500) {
     throw new AuthzError('unavailable', `the token endpoint answered HTTP ${response.status}`);
   }
   let error: unknown;
+  let description: unknown;
   try {
-    error = parseJsonObject(response, 'token exchange error').error;
+    ({ error, error_description: description } = parseJsonObject(response, 'token exchange error'));
   } catch {
     throw new AuthzError('unavailable', `the token endpoint answered HTTP ${response.status} without an OAuth error`);
   }
   if (typeof error !== 'string') throw new AuthzError('unavailable', `the token endpoint answered HTTP ${response.status} without an OAuth error`);
   if (MISCONFIGURATIONS.has(error)) throw new AuthzError('misconfigured', `the authorization server rejected this service's client (${error})`);
+  // Keycloak standard token exchange v2 refuses a requester that is not in the subject token's audience: a realm setup problem.
+  if (profile === 'keycloak' && typeof description === 'string' && description.includes('Client is not within the token audience')) {
+    throw new AuthzError('misconfigured', 'Keycloak: the exchange client is not in the subject token\'s audience (add an audience mapper for it)');
+  }
   if (TRANSIENT.has(error)) throw new AuthzError('unavailable', `the authorization server is unavailable (${error})`);
   // Any other code, including ones this version does not know, refuses the exchange: fail closed.
   const known = REFUSALS.has(error) ? error : 'unrecognised error';
@@ -82,38 +69,47 @@ function seconds(value: unknown): number | undefined {
   return typeof number === 'number' && Number.isFinite(number) && number >= 0 ? number : undefined;
 }
 
-/** Calls the token endpoint for one exchange target. */
+/** Calls the token endpoint for one exchange target: request builder, client authentication, response processor. */
 export class TokenExchanger {
-  readonly #http: HttpClient;
-  readonly #endpoint: () => Promise<string>;
-  readonly #settings: ExchangeSettings;
-  readonly #headers: Readonly<Record<string, string>>;
-  readonly #bodyPrefix: string;
-  readonly #metrics: Metrics;
+  readonly #shape: RequestShape;
   /** Hash of everything that changes what an exchange returns; part of every cache key (SPEC §4). */
   readonly identity: string;
 
-  constructor(http: HttpClient, endpoint: () => Promise<string>, settings: ExchangeSettings, metrics: Metrics, endpointIdentity: string) {
-    const auth = clientAuthentication(settings);
-    this.#http = http;
-    this.#endpoint = endpoint;
-    this.#settings = settings;
-    this.#headers = auth.headers;
-    this.#bodyPrefix = exchangeBodyPrefix(settings, auth);
-    this.#metrics = metrics;
-    const { clientSecret: _secret, ...visible } = settings;
-    this.identity = createHash('sha256').update(JSON.stringify({ endpointIdentity, ...visible })).digest('base64url').slice(0, 22);
+  constructor(
+    readonly target: TargetConfig,
+    private readonly http: HttpClient,
+    /** the token endpoint (configured, discovered, or its mTLS alias) */
+    private readonly endpoint: () => Promise<string>,
+    private readonly authenticate: ClientAuthentication,
+    private readonly metrics: Metrics,
+  ) {
+    this.#shape = requestShape(target);
+    this.identity = targetIdentity(target);
   }
 
-  async exchange(subjectToken: string): Promise<ExchangeResult> {
+  async exchange(subjectToken: string, actorToken: string | undefined): Promise<ExchangeResult> {
     try {
-      const response = await this.#http.postForm(await this.#endpoint(), this.#bodyPrefix + encodeURIComponent(subjectToken), this.#headers);
-      const result = processExchangeResponse(response, this.#settings.requestedTokenType);
-      this.#metrics.exchanges.inc('ok');
+      const endpoint = await this.endpoint();
+      const credentials = await this.authenticate(endpoint);
+      const body = requestBody(this.#shape, credentials.params, subjectToken, actorToken);
+      const response = await this.http.postForm(endpoint, body, credentials.headers);
+      const result = processExchangeResponse(response, this.target.requestedTokenType, this.target.profile);
+      this.metrics.exchanges.inc('ok');
       return result;
     } catch (error) {
-      this.#metrics.exchanges.inc(error instanceof AuthzError ? error.code : 'internal');
+      this.metrics.exchanges.inc(error instanceof AuthzError ? error.code : 'internal');
       throw error;
     }
   }
+}
+
+/**
+ * Everything about a target that can change the token it gets (endpoint,
+ * issuer, client, profile, every parameter), hashed; secrets and keys are
+ * left out of the hash input but the client id and method are in.
+ */
+function targetIdentity(target: TargetConfig): string {
+  const { client, ...rest } = target;
+  const visible = { ...rest, client: { id: client.id, authMethod: client.authMethod, kid: client.signingKey?.kid, cert: client.tls?.cert } };
+  return createHash('sha256').update(JSON.stringify(visible)).digest('base64url').slice(0, 22);
 }

@@ -18,7 +18,7 @@ export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseB
       (decision) => {
         metrics.checks.inc(decision.allowed ? 'allowed' : decision.error.code);
         logDecision(log, decision);
-        return callback(null, decision.allowed ? responses.allow(decision.exchangedToken, decision.principal) : responses.deny(decision.error));
+        return callback(null, decision.allowed ? responses.allow(decision.exchangedToken, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
       },
       (error: unknown) => {
         metrics.checks.inc('internal');
@@ -34,7 +34,7 @@ const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 
 
 function logDecision(log: Logger, decision: Decision): void {
   if (decision.allowed) {
-    if (log.enabled('debug')) log.debug('check allowed', { subject: decision.principal.subject, fp: fingerprintOf(decision.token) });
+    if (log.enabled('debug')) log.debug('check allowed', { target: decision.exchanger.target.name, subject: decision.principal.subject, fp: fingerprintOf(decision.token) });
     return;
   }
   const { error } = decision;
@@ -42,6 +42,7 @@ function logDecision(log: Logger, decision: Decision): void {
   log[level]('check denied', {
     code: error.code,
     reason: error.description,
+    target: decision.exchanger?.target.name,
     fp: decision.token ? fingerprintOf(decision.token) : undefined,
     subject: decision.principal?.subject,
     cause: causeName(error.cause),

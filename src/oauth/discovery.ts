@@ -3,10 +3,12 @@ import type { Clock } from '../clock.js';
 import { isLoopback } from '../config/load.js';
 import { parseJsonObject, type HttpClient } from './http.js';
 
-/** The endpoints the Check path needs from the authorization server. */
-export interface Endpoints {
-  readonly tokenEndpoint: string;
-  readonly jwksUri: string;
+/** The parts of an issuer's metadata (RFC 8414 §2, RFC 8705 §5) the service uses. */
+export interface IssuerMetadata {
+  readonly tokenEndpoint: string | undefined;
+  readonly jwksUri: string | undefined;
+  /** RFC 8705 §5 `mtls_endpoint_aliases.token_endpoint` */
+  readonly mtlsTokenEndpoint: string | undefined;
 }
 
 /**
@@ -41,46 +43,44 @@ export async function discover(http: HttpClient, issuer: string): Promise<Record
   throw new AuthzError('unavailable', `no authorization server metadata for ${issuer} (last HTTP status ${lastStatus})`);
 }
 
-/** After a failed discovery, checks answer 503 without a new call for this long. */
+/** After a failed discovery, callers get the same failure without a new call for this long. */
 const RETRY_AFTER_FAILURE_MS = 1000;
 
 /**
- * The token and JWKS endpoints, from settings or discovered once. Discovery is
- * lazy and shared: concurrent callers wait on one request, a failure is
- * remembered for a second (so an outage is not multiplied by the request
- * rate), and a success is kept for the life of the process.
+ * One issuer's metadata, discovered on first use. Concurrent callers wait on
+ * one request; a failure is remembered for a second (so an outage is not
+ * multiplied by the request rate); a success is kept for the life of the process.
  */
-export class EndpointSource {
-  #endpoints: Endpoints | undefined;
-  #pending: Promise<Endpoints> | undefined;
+export class MetadataSource {
+  #metadata: IssuerMetadata | undefined;
+  #pending: Promise<IssuerMetadata> | undefined;
   #failure: { error: unknown; at: number } | undefined;
 
   constructor(
     private readonly http: HttpClient,
-    private readonly issuer: string,
-    private readonly overrides: { tokenEndpoint: string | undefined; jwksUri: string | undefined },
+    readonly issuer: string,
     private readonly clock: Clock,
     private readonly allowInsecureHttp: boolean,
-  ) {
-    const { tokenEndpoint, jwksUri } = overrides;
-    if (tokenEndpoint !== undefined && jwksUri !== undefined) this.#endpoints = { tokenEndpoint, jwksUri };
-  }
+  ) {}
 
-  get(): Promise<Endpoints> {
-    if (this.#endpoints) return Promise.resolve(this.#endpoints);
+  get(): Promise<IssuerMetadata> {
+    if (this.#metadata) return Promise.resolve(this.#metadata);
     if (this.#failure && this.clock() - this.#failure.at < RETRY_AFTER_FAILURE_MS) return Promise.reject(this.#failure.error);
     this.#pending ??= this.#discover().finally(() => (this.#pending = undefined));
     return this.#pending;
   }
 
-  async #discover(): Promise<Endpoints> {
+  async #discover(): Promise<IssuerMetadata> {
     try {
-      const metadata = await discover(this.http, this.issuer);
-      const tokenEndpoint = this.overrides.tokenEndpoint ?? this.#endpointField(metadata, 'token_endpoint');
-      const jwksUri = this.overrides.jwksUri ?? this.#endpointField(metadata, 'jwks_uri');
-      this.#endpoints = { tokenEndpoint, jwksUri };
+      const document = await discover(this.http, this.issuer);
+      const aliases = document.mtls_endpoint_aliases;
+      this.#metadata = {
+        tokenEndpoint: this.#endpoint(document.token_endpoint, 'token_endpoint'),
+        jwksUri: this.#endpoint(document.jwks_uri, 'jwks_uri'),
+        mtlsTokenEndpoint: aliases && typeof aliases === 'object' ? this.#endpoint((aliases as Record<string, unknown>).token_endpoint, 'mtls_endpoint_aliases.token_endpoint') : undefined,
+      };
       this.#failure = undefined;
-      return this.#endpoints;
+      return this.#metadata;
     } catch (error) {
       this.#failure = { error, at: this.clock() };
       throw error;
@@ -88,16 +88,22 @@ export class EndpointSource {
   }
 
   /** A discovered endpoint obeys the same https rule as a configured one (SPEC §2). */
-  #endpointField(metadata: Record<string, unknown>, name: string): string {
-    const value = metadata[name];
+  #endpoint(value: unknown, name: string): string | undefined {
+    if (value === undefined) return undefined;
     let url: URL;
     try {
       url = new URL(String(value));
     } catch {
-      throw new AuthzError('misconfigured', `the authorization server metadata has no valid ${name}; set it explicitly`);
+      throw new AuthzError('misconfigured', `the authorization server metadata has an invalid ${name}`);
     }
     const secure = url.protocol === 'https:' || (url.protocol === 'http:' && (isLoopback(url.hostname) || this.allowInsecureHttp));
     if (!secure) throw new AuthzError('misconfigured', `the discovered ${name} ${url.href} is not https (set ALLOW_INSECURE_HTTP=true to allow it)`);
     return url.href;
   }
+}
+
+/** Reads one endpoint from the metadata, or says plainly that it has to be configured. */
+export function required(value: string | undefined, name: string, setting: string): string {
+  if (value === undefined) throw new AuthzError('misconfigured', `the authorization server metadata has no ${name}; set ${setting}`);
+  return value;
 }

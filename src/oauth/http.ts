@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
 import { AuthzError } from '../errors.js';
 
@@ -6,6 +7,10 @@ export interface HttpLimits {
   readonly timeoutMs: number;
   /** responses larger than this are refused (undici `maxResponseSize`) */
   readonly maxResponseBytes: number;
+  /** extra trusted CAs (PEM), added to Node's defaults */
+  readonly ca?: string | undefined;
+  /** a client certificate for mutual TLS (RFC 8705 §2) */
+  readonly clientCertificate?: { readonly cert: string; readonly key: string } | undefined;
 }
 
 export interface HttpResponse {
@@ -20,6 +25,8 @@ export interface HttpResponse {
  * JWKS (through jose's `customFetch`) and token exchange. One bounded undici
  * Agent (keep-alive `request`, not `fetch`, which costs several times the CPU);
  * every failure to get a complete response becomes `AuthzError('unavailable')`.
+ * A client that authenticates with a certificate gets its own instance, since
+ * the certificate belongs to the connection.
  */
 export class HttpClient {
   readonly #agent: Agent;
@@ -29,7 +36,11 @@ export class HttpClient {
     if (!(limits.timeoutMs > 0) || !(limits.maxResponseBytes > 0)) throw new TypeError('HttpClient limits must be positive');
     this.#timeoutMs = limits.timeoutMs;
     this.#agent = new Agent({
-      connect: { timeout: limits.timeoutMs },
+      connect: {
+        timeout: limits.timeoutMs,
+        ...(limits.ca ? { ca: [...rootCertificates, limits.ca] } : {}),
+        ...(limits.clientCertificate ?? {}),
+      },
       headersTimeout: limits.timeoutMs,
       bodyTimeout: limits.timeoutMs,
       maxResponseSize: limits.maxResponseBytes,

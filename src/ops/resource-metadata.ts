@@ -1,10 +1,10 @@
 import { resourceMetadataUrl } from '../check/www-authenticate.js';
 
 /** RFC 9728 §2 protected resource metadata (SPEC §4a). */
-export function resourceMetadata(resource: string, issuer: string, scopes: readonly string[]): Record<string, unknown> {
+export function resourceMetadata(resource: string, issuers: readonly string[], scopes: readonly string[]): Record<string, unknown> {
   return {
     resource,
-    authorization_servers: [issuer],
+    authorization_servers: [...issuers],
     bearer_methods_supported: ['header'],
     ...(scopes.length > 0 ? { scopes_supported: [...scopes] } : {}),
   };

@@ -1,71 +1,60 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '../clock.js';
+import type { IssuerConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
-import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from './inbound-token.js';
-import type { Principal } from './principal.js';
+import type { Validation } from './principal.js';
 import { scopesOf } from './scopes.js';
-
-export interface JwtValidatorOptions {
-  readonly issuer: string;
-  /** must appear in `aud` (RFC 9068 §4, RFC 8707) */
-  readonly audience: string;
-  readonly algorithms: readonly string[];
-  readonly clockToleranceSeconds: number;
-  /** the issuer's key set, created once (jose `createRemoteJWKSet`) */
-  readonly keys: () => Promise<JWTVerifyGetKey>;
-  readonly cacheMax: number;
-  readonly clock: Clock;
-}
 
 /** jose failures that mean "could not get the keys", not "bad token". */
 const KEY_SET_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
 
 /**
- * Validates JWT access tokens (RFC 9068) against the issuer's JWKS with an
- * algorithm allow-list. A verified token's principal is cached by the token's
- * hash until its `exp`, so a repeat check does no signature work.
+ * Validates one issuer's JWT access tokens (RFC 9068) against its JWKS with an
+ * algorithm allow-list, `iss`, `aud` (one of the accepted audiences), `exp`
+ * (required) / `nbf` with leeway, and optionally `typ` (RFC 9068 §4).
  */
 export class JwtValidator {
-  readonly #options: JwtValidatorOptions;
-  readonly #verified;
-
-  constructor(options: JwtValidatorOptions) {
-    if (options.algorithms.length === 0) throw new TypeError('JwtValidator needs at least one algorithm');
-    this.#options = options;
-    this.#verified = createTtlCache<Principal>(options.cacheMax, options.clock);
+  constructor(
+    private readonly issuer: IssuerConfig,
+    /** the issuer's key set, created once (jose `createRemoteJWKSet`) */
+    private readonly keys: () => Promise<JWTVerifyGetKey>,
+    private readonly clockToleranceSeconds: number,
+    private readonly clock: Clock,
+  ) {
+    if (issuer.algorithms.length === 0) throw new TypeError('JwtValidator needs at least one algorithm');
   }
 
-  async validate(token: InboundToken): Promise<Principal> {
-    const cached = this.#verified.get(token.hash);
-    if (cached) return cached;
-
-    const { issuer, audience, algorithms, clockToleranceSeconds, clock } = this.#options;
+  async validate(token: InboundToken): Promise<Validation> {
+    const { issuer, audiences, algorithms, tokenTypes } = this.issuer;
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token.value, await this.#options.keys(), {
+      const verified = await jwtVerify(token.value, await this.keys(), {
         issuer,
-        audience,
+        audience: [...audiences],
         algorithms: [...algorithms],
-        clockTolerance: clockToleranceSeconds,
-        currentDate: new Date(clock()),
+        clockTolerance: this.clockToleranceSeconds,
+        currentDate: new Date(this.clock()),
         // RFC 9068 §2.2: exp is required; without it nothing could bound the caches.
         requiredClaims: ['exp'],
-      }));
+      });
+      payload = verified.payload;
+      // RFC 9068 §4: "at+jwt" (media type, "application/" optional, case-insensitive) when checking is on.
+      const typ = verified.protectedHeader.typ?.toLowerCase().replace(/^application\//, '');
+      if (tokenTypes && (typ === undefined || !tokenTypes.includes(typ))) {
+        throw new AuthzError('invalid_token', 'the access token\'s "typ" header is not acceptable');
+      }
     } catch (error) {
       throw classify(error);
     }
-
-    const principal: Principal = {
+    const principal = {
       issuer,
       subject: typeof payload.sub === 'string' ? payload.sub : undefined,
-      clientId: typeof payload.client_id === 'string' ? payload.client_id : undefined,
+      clientId: typeof payload.client_id === 'string' ? payload.client_id : typeof payload.azp === 'string' ? payload.azp : undefined,
       scopes: scopesOf(payload),
       expiresAt: payload.exp!,
     };
-    const ttl = principal.expiresAt * 1000 - clock();
-    if (ttl > 0) this.#verified.set(token.hash, principal, { ttl });
-    return principal;
+    return { principal, reusableUntil: principal.expiresAt * 1000 };
   }
 }
 

@@ -8,3 +8,9 @@ export interface Principal {
   /** `exp`, seconds since the epoch: nothing derived from the token outlives it */
   readonly expiresAt: number;
 }
+
+/** A validated principal and how long the validation may be reused (epoch ms). */
+export interface Validation {
+  readonly principal: Principal;
+  readonly reusableUntil: number;
+}

@@ -25,34 +25,48 @@ function problems(env: Record<string, string | undefined>, files: Record<string,
 
 t.test('the minimal environment loads with the documented defaults', async (t) => {
   const config = loadConfig(BASE);
-  t.equal(config.exchange.clientId, 'gateway');
-  t.equal(config.exchange.clientSecret, 's3cret');
-  t.equal(config.exchange.authMethod, 'client_secret_basic');
-  t.equal(config.exchange.subjectTokenType, 'urn:ietf:params:oauth:token-type:access_token');
-  t.same(config.validation.algorithms, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
+  const [issuer] = config.issuers;
+  const [target] = config.targets;
+  t.equal(config.issuers.length, 1);
+  t.equal(issuer?.issuer, 'https://as.example.com');
+  t.same(issuer?.audiences, ['https://mcp.example.com/mcp'], 'MCP_RESOURCE_URL is the accepted audience');
+  t.same(issuer?.algorithms, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
+  t.equal(issuer?.tokenTypes, undefined, 'typ is not checked by default');
+  t.equal(issuer?.introspection, undefined);
+  t.equal(config.targets.length, 1);
+  t.equal(target?.name, 'default');
+  t.equal(config.defaultTarget, 'default');
+  t.equal(target?.client.id, 'gateway');
+  t.equal(target?.client.secret, 's3cret');
+  t.equal(target?.client.authMethod, 'client_secret_basic');
+  t.equal(target?.profile, 'rfc8693');
+  t.equal(target?.subjectTokenType, 'urn:ietf:params:oauth:token-type:access_token');
+  t.equal(target?.requestedTokenType, undefined);
+  t.same(target?.header, { name: 'authorization', prefix: 'Bearer ' });
+  t.same(target?.actor, { source: 'none', header: undefined, token: undefined, tokenType: 'urn:ietf:params:oauth:token-type:access_token' });
   t.equal(config.validation.clockToleranceSeconds, 30);
   t.equal(config.validation.maxTokenBytes, 16384);
-  t.same(config.cache, { ttlSeconds: 300, max: 10000 });
+  t.same(config.cache, { ttlSeconds: 300, max: 10000, introspectionMaxSeconds: 60, introspectionInactiveSeconds: 5 });
   t.equal(config.authorizationServer.timeoutMs, 5000);
   t.same(config.listen, { address: '0.0.0.0', grpcPort: 9001, httpPort: 9002 });
   t.equal(config.logLevel, 'info');
-  t.ok(Object.isFrozen(config) && Object.isFrozen(config.exchange), 'frozen');
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.targets[0]?.client), 'frozen');
 });
 
 t.test('EXCHANGE_CLIENT_* win over CLIENT_*', async (t) => {
   const config = loadConfig({ ...BASE, EXCHANGE_CLIENT_ID: 'exchanger', EXCHANGE_CLIENT_SECRET: 'other' });
-  t.same([config.exchange.clientId, config.exchange.clientSecret], ['exchanger', 'other']);
+  t.same([config.targets[0]?.client.id, config.targets[0]?.client.secret], ['exchanger', 'other']);
 });
 
 t.test('secrets from _FILE, one trailing newline stripped', async (t) => {
   const config = loadConfig({ ...BASE, CLIENT_SECRET: undefined, CLIENT_SECRET_FILE: '/run/secret' }, () => 'from-file\n');
-  t.equal(config.exchange.clientSecret, 'from-file');
+  t.equal(config.targets[0]?.client.secret, 'from-file');
   const twoNewlines = loadConfig({ ...BASE, CLIENT_SECRET: undefined, CLIENT_SECRET_FILE: '/run/secret' }, () => 'line\n\n');
-  t.equal(twoNewlines.exchange.clientSecret, 'line\n', 'only one newline is stripped');
+  t.equal(twoNewlines.targets[0]?.client.secret, 'line\n', 'only one newline is stripped');
 });
 
 const INVALID: Array<[string, Record<string, string | undefined>, RegExp[]]> = [
-  ['nothing set', { MCP_RESOURCE_URL: undefined, AUTHORIZATION_SERVER_URL: undefined, CLIENT_ID: undefined, CLIENT_SECRET: undefined }, [/^MCP_RESOURCE_URL: is required$/, /^AUTHORIZATION_SERVER_URL: is required$/, /^EXCHANGE_CLIENT_ID: is required/, /^EXCHANGE_CLIENT_SECRET: is required/]],
+  ['nothing set', { MCP_RESOURCE_URL: undefined, AUTHORIZATION_SERVER_URL: undefined, CLIENT_ID: undefined, CLIENT_SECRET: undefined }, [/^MCP_RESOURCE_URL: is required$/, /^AUTHORIZATION_SERVER_URL: is required$/, /^EXCHANGE_CLIENT_ID: is required$/, /^EXCHANGE_CLIENT_SECRET: is required for client_secret_basic$/]],
   ['resource not a URL', { MCP_RESOURCE_URL: 'mcp' }, [/^MCP_RESOURCE_URL: "mcp" is not an absolute URL$/]],
   ['resource with a fragment', { MCP_RESOURCE_URL: 'https://x.example/mcp#a' }, [/^MCP_RESOURCE_URL: .*fragment/]],
   ['issuer over http, not loopback', { AUTHORIZATION_SERVER_URL: 'http://as.example.com' }, [/^AUTHORIZATION_SERVER_URL: http:\/\/ is allowed only for loopback/]],
@@ -68,10 +82,11 @@ const INVALID: Array<[string, Record<string, string | undefined>, RegExp[]]> = [
   ['bad boolean', { ALLOW_INSECURE_HTTP: 'yes' }, [/^ALLOW_INSECURE_HTTP: "yes" must be true or false$/]],
   ['bad log level', { LOG_LEVEL: 'verbose' }, [/^LOG_LEVEL: "verbose" must be one of fatal, error, warn, info, debug, trace$/]],
   ['bad auth method', { EXCHANGE_CLIENT_AUTH_METHOD: 'basic' }, [/^EXCHANGE_CLIENT_AUTH_METHOD: "basic" must be one of/]],
-  ['unimplemented auth method', { EXCHANGE_CLIENT_AUTH_METHOD: 'private_key_jwt' }, [/^EXCHANGE_CLIENT_AUTH_METHOD: private_key_jwt is not implemented/]],
-  ['introspection not implemented', { INTROSPECTION_ENDPOINT_URL: 'https://as.example.com/introspect' }, [/^INTROSPECTION_ENDPOINT_URL: introspection is not implemented/]],
-  ['config file not implemented', { CONFIG_FILE: '/etc/authz.yaml' }, [/^CONFIG_FILE: configuration files are not implemented/]],
-  ['no secret at all', { CLIENT_SECRET: undefined }, [/^EXCHANGE_CLIENT_SECRET: is required for client_secret_basic \(or set CLIENT_SECRET\)$/]],
+  ['private_key_jwt without a key', { EXCHANGE_CLIENT_AUTH_METHOD: 'private_key_jwt' }, [/^EXCHANGE_CLIENT_PRIVATE_KEY_FILE: is required for private_key_jwt$/]],
+  ['tls_client_auth without a certificate', { EXCHANGE_CLIENT_AUTH_METHOD: 'tls_client_auth' }, [/^EXCHANGE_CLIENT_CERT_FILE: is required/, /^EXCHANGE_CLIENT_KEY_FILE: is required/]],
+  ['introspection over http', { INTROSPECTION_ENDPOINT_URL: 'http://as.example.com/introspect' }, [/^INTROSPECTION_ENDPOINT_URL: http:\/\/ is allowed only for loopback/]],
+  ['unreadable config file', { CONFIG_FILE: '/etc/authz.yaml' }, [/^CONFIG_FILE: cannot read \/etc\/authz.yaml \(ENOENT\)$/]],
+  ['no secret at all', { CLIENT_SECRET: undefined }, [/^EXCHANGE_CLIENT_SECRET: is required for client_secret_basic$/]],
   ['secret and secret file', { CLIENT_SECRET_FILE: '/run/secret' }, [/^CLIENT_SECRET: set CLIENT_SECRET or CLIENT_SECRET_FILE, not both$/]],
   ['unreadable secret file', { CLIENT_SECRET: undefined, CLIENT_SECRET_FILE: '/missing' }, [/^CLIENT_SECRET_FILE: cannot read \/missing \(ENOENT\)$/]],
   ['resource not absolute', { EXCHANGE_RESOURCE: 'api' }, [/^EXCHANGE_RESOURCE: "api" is not an absolute URI$/]],

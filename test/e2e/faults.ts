@@ -89,7 +89,7 @@ t.test('discovery fails while the issuer answers 500 → 503 and not ready', asy
   fake.behaviour = 'http-500';
   const issuer = fake.url.replace('/token', '');
   const service = await startService(t, serviceEnv({ issuer }), { waitReady: false });
-  const result = summarize(await service.client.check(bearer(await as.mintAccessToken({ sub: 'alice' }))));
+  const result = summarize(await service.client.check(bearer(await as.mintAccessToken({ sub: 'alice', iss: issuer }))));
   t.same([result.httpStatus, result.grpcCode], [503, 14]);
   t.equal(service.app.isReady(), false);
   const ready = await fetch(`http://127.0.0.1:${service.httpPort}/readyz`);

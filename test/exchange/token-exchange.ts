@@ -1,20 +1,31 @@
-/** The RFC 8693 request builder and response processor, from recorded bodies. */
 import t from 'tap';
-import type { ExchangeSettings } from '../../src/config/load.js';
-import { clientAuthentication, formEncode } from '../../src/exchange/client-auth.js';
-import { exchangeBodyPrefix, processExchangeResponse } from '../../src/exchange/token-exchange.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { jwtVerify, decodeProtectedHeader } from 'jose';
+import type { ClientConfig, TargetConfig } from '../../src/config/model.js';
+import { clientAuthentication, formEncode } from '../../src/oauth/client-auth.js';
+import { requestBody, requestShape } from '../../src/exchange/request-body.js';
+import { processExchangeResponse } from '../../src/exchange/token-exchange.js';
 import { AuthzError } from '../../src/errors.js';
 
-const SETTINGS: ExchangeSettings = {
-  clientId: 'gateway',
-  clientSecret: 's3cret',
-  authMethod: 'client_secret_basic',
-  audience: 'orders-api',
-  resource: 'https://orders.example.com/',
+const CLIENT: ClientConfig = { id: 'gateway', authMethod: 'client_secret_basic', secret: 's3cret', signingKey: undefined, assertionAudience: 'token_endpoint', tls: undefined };
+const TARGET: TargetConfig = {
+  name: 'default',
+  issuer: 'https://as.example.com',
+  tokenEndpoint: undefined,
+  client: CLIENT,
+  profile: 'rfc8693',
+  audience: ['orders-api'],
+  resource: ['https://orders.example.com/'],
   scope: 'orders:read orders:write',
   requestedTokenType: undefined,
   subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+  actor: { source: 'none', header: undefined, token: undefined, tokenType: 'urn:ietf:params:oauth:token-type:access_token' },
+  extraParams: [],
+  requiredScopes: [],
+  header: { name: 'authorization', prefix: 'Bearer ' },
+  match: { context: ['default'], hosts: [], pathPrefixes: [], destinationPrincipals: [] },
 };
+const clock = () => 1_800_000_000_000;
 
 const response = (status: number, body: unknown) => ({ status, contentType: 'application/json', retryAfter: undefined, body: typeof body === 'string' ? body : JSON.stringify(body) });
 const codeOf = (fn: () => unknown) => {
@@ -25,35 +36,84 @@ const codeOf = (fn: () => unknown) => {
     return (error as AuthzError).code;
   }
 };
+const bodyOf = async (target: TargetConfig, subject: string, actor?: string) => {
+  const credentials = await clientAuthentication(target.client, target.issuer, clock)('https://as.example.com/token');
+  return new URLSearchParams(requestBody(requestShape(target), credentials.params, subject, actor));
+};
 
 t.test('RFC 6749 §2.3.1: id and secret are form-encoded before Base64', async (t) => {
-  const auth = clientAuthentication({ ...SETTINGS, clientId: 'my client', clientSecret: 'p@ss:wörd+%' });
+  const auth = await clientAuthentication({ ...CLIENT, id: 'my client', secret: 'p@ss:wörd+%' }, 'https://as.example.com', clock)('https://as.example.com/token');
   const decoded = Buffer.from(auth.headers.authorization!.replace(/^Basic /, ''), 'base64').toString();
   t.equal(decoded, 'my+client:p%40ss%3Aw%C3%B6rd%2B%25');
-  t.same(auth.bodyParams, []);
+  t.same(auth.params, []);
   t.equal(formEncode('a b&c=d'), 'a+b%26c%3Dd');
 });
 
-t.test('client_secret_post puts the credentials in the body, not a header', async (t) => {
-  const auth = clientAuthentication({ ...SETTINGS, authMethod: 'client_secret_post' });
-  t.same(auth.headers, {});
-  const body = new URLSearchParams(exchangeBodyPrefix({ ...SETTINGS, authMethod: 'client_secret_post' }, auth) + 'tok');
-  t.equal(body.get('client_id'), 'gateway');
-  t.equal(body.get('client_secret'), 's3cret');
+t.test('client_secret_post, none and tls_client_auth put client_id in the body', async (t) => {
+  const post = await bodyOf({ ...TARGET, client: { ...CLIENT, authMethod: 'client_secret_post' } }, 'tok');
+  t.same([post.get('client_id'), post.get('client_secret')], ['gateway', 's3cret']);
+  for (const authMethod of ['none', 'tls_client_auth'] as const) {
+    const body = await bodyOf({ ...TARGET, client: { ...CLIENT, authMethod, secret: undefined } }, 'tok');
+    t.same([body.get('client_id'), body.get('client_secret')], ['gateway', null], authMethod);
+  }
 });
 
-t.test('unimplemented methods fail at construction', async (t) => {
-  t.throws(() => clientAuthentication({ ...SETTINGS, authMethod: 'private_key_jwt' }), TypeError);
+t.test('private_key_jwt: RFC 7523 §2.2 assertion, fresh jti, short exp, aud = endpoint or issuer', async (t) => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const client: ClientConfig = { ...CLIENT, authMethod: 'private_key_jwt', secret: undefined, signingKey: { key: privateKey, alg: 'ES256', kid: 'k1' } };
+  const first = await bodyOf({ ...TARGET, client }, 'tok');
+  const second = await bodyOf({ ...TARGET, client }, 'tok');
+  t.equal(first.get('client_assertion_type'), 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+  const assertion = first.get('client_assertion')!;
+  t.same(decodeProtectedHeader(assertion), { alg: 'ES256', kid: 'k1' });
+  const { payload } = await jwtVerify(assertion, publicKey, { currentDate: new Date(clock()), audience: 'https://as.example.com/token', issuer: 'gateway', subject: 'gateway' });
+  t.equal(payload.exp! - payload.iat!, 60);
+  t.not(payload.jti, undefined);
+  const { payload: again } = await jwtVerify(second.get('client_assertion')!, publicKey, { currentDate: new Date(clock()) });
+  t.not(again.jti, payload.jti, 'a fresh jti per assertion');
+  const toIssuer = await bodyOf({ ...TARGET, client: { ...client, assertionAudience: 'issuer' } }, 'tok');
+  await jwtVerify(toIssuer.get('client_assertion')!, publicKey, { currentDate: new Date(clock()), audience: 'https://as.example.com' });
 });
 
 t.test('RFC 8693 §2.1 request body', async (t) => {
-  const body = new URLSearchParams(exchangeBodyPrefix(SETTINGS, clientAuthentication(SETTINGS)) + encodeURIComponent('a+b/c=='));
+  const body = await bodyOf(TARGET, 'a+b/c==');
   t.same([...body.keys()], ['grant_type', 'subject_token_type', 'audience', 'resource', 'scope', 'subject_token']);
   t.equal(body.get('grant_type'), 'urn:ietf:params:oauth:grant-type:token-exchange');
   t.equal(body.get('scope'), 'orders:read orders:write');
   t.equal(body.get('subject_token'), 'a+b/c==', 'b64token characters survive form encoding');
-  const minimal = new URLSearchParams(exchangeBodyPrefix({ ...SETTINGS, audience: undefined, resource: undefined, scope: undefined, requestedTokenType: 'urn:x' }, clientAuthentication(SETTINGS)));
+  const lists = await bodyOf({ ...TARGET, audience: ['a', 'b'], resource: ['https://r1/', 'https://r2/'] }, 'tok');
+  t.same(lists.getAll('audience'), ['a', 'b'], 'audience repeated');
+  t.same(lists.getAll('resource'), ['https://r1/', 'https://r2/'], 'resource repeated');
+  const minimal = await bodyOf({ ...TARGET, audience: [], resource: [], scope: undefined, requestedTokenType: 'urn:x' }, 'tok');
   t.same([...minimal.keys()], ['grant_type', 'subject_token_type', 'requested_token_type', 'subject_token']);
+  const extra = await bodyOf({ ...TARGET, extraParams: [['tenant', 'acme']] }, 'tok');
+  t.equal(extra.get('tenant'), 'acme');
+});
+
+t.test('actor_token and actor_token_type are sent together, only when there is an actor token', async (t) => {
+  const withActor = { ...TARGET, actor: { ...TARGET.actor, source: 'header' as const, header: 'x-actor', tokenType: 'urn:ietf:params:oauth:token-type:jwt' } };
+  const sent = await bodyOf(withActor, 'tok', 'actor-tok');
+  t.same([sent.get('actor_token'), sent.get('actor_token_type')], ['actor-tok', 'urn:ietf:params:oauth:token-type:jwt']);
+  const absent = await bodyOf(withActor, 'tok', undefined);
+  t.same([absent.get('actor_token'), absent.get('actor_token_type')], [null, null]);
+});
+
+t.test('Entra ID On-Behalf-Of is the jwt-bearer grant, not RFC 8693', async (t) => {
+  const body = await bodyOf({ ...TARGET, profile: 'entra_obo', audience: [], resource: [], scope: 'api://orders/.default', client: { ...CLIENT, authMethod: 'client_secret_post' } }, 'user-token');
+  t.same(Object.fromEntries(body), {
+    grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+    requested_token_use: 'on_behalf_of',
+    scope: 'api://orders/.default',
+    assertion: 'user-token',
+    client_id: 'gateway',
+    client_secret: 's3cret',
+  });
+});
+
+t.test('Keycloak "Client is not within the token audience" is a configuration error', async (t) => {
+  const refusal = response(400, { error: 'access_denied', error_description: 'Client is not within the token audience' });
+  t.equal(codeOf(() => processExchangeResponse(refusal, undefined, 'keycloak')), 'misconfigured');
+  t.equal(codeOf(() => processExchangeResponse(refusal, undefined, 'rfc8693')), 'exchange_refused', 'only under the keycloak profile');
 });
 
 t.test('RFC 8693 §2.2.1 success', async (t) => {

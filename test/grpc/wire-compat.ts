@@ -194,7 +194,7 @@ t.test('expected resource_metadata URLs', async (t) => {
 });
 
 t.test('allow: the OK response Envoy decodes is exactly SPEC §3', async (t) => {
-  const builder = new ResponseBuilder(RESOURCE, REQUIRED);
+  const builder = new ResponseBuilder(RESOURCE);
   const exchanged = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln';
   const { object, message } = throughEnvoy(builder.allow(exchanged, principal));
 
@@ -229,7 +229,7 @@ t.test('allow: the OK response Envoy decodes is exactly SPEC §3', async (t) => 
 });
 
 t.test('allow: dynamic_metadata leaves out what the token does not carry', async (t) => {
-  const builder = new ResponseBuilder(RESOURCE, REQUIRED);
+  const builder = new ResponseBuilder(RESOURCE);
   const { message } = throughEnvoy(builder.allow('x.y.z', { ...principal, subject: undefined, clientId: undefined, scopes: [] }));
   const fields = (message.dynamic_metadata?.fields ?? {}) as Obj;
   t.notOk('sub' in fields, 'no sub');
@@ -255,6 +255,8 @@ const SPEC_DENIALS: Record<AuthzErrorCode, ExpectedDenial> = {
   misconfigured: { http: 500, httpName: 'InternalServerError', grpc: 13, challenge: () => undefined, retryAfter: false },
   unavailable: { http: 503, httpName: 'ServiceUnavailable', grpc: 14, challenge: () => undefined, retryAfter: true },
   not_http: { http: 403, httpName: 'Forbidden', grpc: 7, challenge: () => undefined, retryAfter: false },
+  // Not a SPEC §3 row: a request no exchange target matches (issue 3) is denied like a non-HTTP check.
+  no_target: { http: 403, httpName: 'Forbidden', grpc: 7, challenge: () => undefined, retryAfter: false },
   internal: { http: 500, httpName: 'InternalServerError', grpc: 13, challenge: () => undefined, retryAfter: false },
 };
 
@@ -263,7 +265,7 @@ t.test('deny: every outcome decodes, with the official schema, as SPEC §3 requi
   const statusEnum = CheckResponse.root.lookupEnum('envoy.type.v3.StatusCode');
 
   for (const resource of [RESOURCE, 'https://api.example.com:8443/tools/mcp']) {
-    const builder = new ResponseBuilder(resource, REQUIRED);
+    const builder = new ResponseBuilder(resource);
     const metadata = expectedMetadataUrl(resource);
     for (const code of Object.keys(OUTCOMES) as AuthzErrorCode[]) {
       t.test(`${code} (${resource})`, async (t) => {

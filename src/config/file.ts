@@ -1,0 +1,44 @@
+import { basename } from 'node:path';
+import { LineCounter, parseDocument, isMap } from 'yaml';
+
+export type YamlPath = ReadonlyArray<string | number>;
+
+/** A parsed `CONFIG_FILE`: plain values plus the line of any path, for error messages. */
+export interface ConfigFile {
+  readonly name: string;
+  readonly root: Readonly<Record<string, unknown>>;
+  /** "config.yaml:12: targets[1].exchange_audience" */
+  where(path: YamlPath): string;
+}
+
+/** Reads and parses the YAML file; syntax errors become problem lines with their position. */
+export function readConfigFile(path: string, readFile: (path: string) => string, problems: string[]): ConfigFile | undefined {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (error) {
+    problems.push(`CONFIG_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+  const name = basename(path);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    for (const error of doc.errors) problems.push(`${name}:${error.linePos?.[0]?.line ?? '?'}: ${error.message.split('\n')[0]}`);
+    return undefined;
+  }
+  if (!isMap(doc.contents)) {
+    problems.push(`${name}: the file must hold a mapping of settings`);
+    return undefined;
+  }
+  return {
+    name,
+    root: doc.toJS() as Record<string, unknown>,
+    where(path) {
+      const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+      const line = node?.range ? lines.linePos(node.range[0]).line : undefined;
+      const dotted = path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`)).join('');
+      return `${name}:${line ?? '?'}: ${dotted}`;
+    },
+  };
+}

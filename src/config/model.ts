@@ -1,0 +1,93 @@
+import type { KeyObject } from 'node:crypto';
+import type { LogLevel } from '../log.js';
+import type { ActorSource, ClientAuthMethod, Profile } from './settings.js';
+
+/** The validated, frozen configuration the app is built from. */
+export interface Config {
+  readonly resourceUrl: string;
+  readonly issuers: readonly IssuerConfig[];
+  readonly targets: readonly TargetConfig[];
+  /** name of the target used when no rule matches; undefined → 403 */
+  readonly defaultTarget: string | undefined;
+  readonly targetContextKey: string;
+  readonly validation: { readonly clockToleranceSeconds: number; readonly maxTokenBytes: number };
+  readonly cache: {
+    readonly ttlSeconds: number;
+    readonly max: number;
+    readonly introspectionMaxSeconds: number;
+    readonly introspectionInactiveSeconds: number;
+  };
+  readonly authorizationServer: {
+    readonly timeoutMs: number;
+    readonly maxResponseBytes: number;
+    readonly allowInsecureHttp: boolean;
+    /** extra trusted CAs (PEM) */
+    readonly ca: string | undefined;
+  };
+  readonly listen: { readonly address: string; readonly grpcPort: number; readonly httpPort: number };
+  readonly shutdownGraceMs: number;
+  readonly logLevel: LogLevel;
+}
+
+/** A trusted issuer of inbound tokens. */
+export interface IssuerConfig {
+  readonly issuer: string;
+  readonly jwksUri: string | undefined;
+  readonly audiences: readonly string[];
+  readonly algorithms: readonly string[];
+  /** accepted `typ` values, lower-case without `application/`; undefined = not checked */
+  readonly tokenTypes: readonly string[] | undefined;
+  readonly introspection: { readonly endpoint: string; readonly client: ClientConfig } | undefined;
+  /** the issuer's own client (introspection, and the default exchange client) */
+  readonly client: ClientConfig | undefined;
+}
+
+/** How one client authenticates to the authorization server. */
+export interface ClientConfig {
+  readonly id: string;
+  readonly authMethod: ClientAuthMethod;
+  readonly secret: string | undefined;
+  /** private_key_jwt (RFC 7523 §2.2) */
+  readonly signingKey: { readonly key: KeyObject; readonly alg: string; readonly kid: string | undefined } | undefined;
+  readonly assertionAudience: 'token_endpoint' | 'issuer';
+  /** tls_client_auth (RFC 8705 §2): PEM certificate and key */
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
+}
+
+/** Where and how one kind of exchanged token is obtained. */
+export interface TargetConfig {
+  readonly name: string;
+  /** issuer whose metadata gives the token endpoint (and mTLS aliases) */
+  readonly issuer: string;
+  readonly tokenEndpoint: string | undefined;
+  readonly client: ClientConfig;
+  readonly profile: Profile;
+  readonly audience: readonly string[];
+  readonly resource: readonly string[];
+  readonly scope: string | undefined;
+  /** undefined: not sent */
+  readonly requestedTokenType: string | undefined;
+  readonly subjectTokenType: string;
+  readonly actor: ActorConfig;
+  readonly extraParams: ReadonlyArray<readonly [string, string]>;
+  readonly requiredScopes: readonly string[];
+  readonly header: { readonly name: string; readonly prefix: string };
+  readonly match: TargetMatch;
+}
+
+export interface ActorConfig {
+  readonly source: ActorSource;
+  readonly header: string | undefined;
+  readonly token: string | undefined;
+  readonly tokenType: string;
+}
+
+/** Rules that select a target for a request, tried in this order. */
+export interface TargetMatch {
+  /** values of the `context_extensions` key that select it (default: its name) */
+  readonly context: readonly string[];
+  readonly hosts: readonly string[];
+  readonly pathPrefixes: readonly string[];
+  /** Istio: the destination workload's principal (SPIFFE id) */
+  readonly destinationPrincipals: readonly string[];
+}

@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { Clock } from '../clock.js';
+import type { ClientConfig } from '../config/model.js';
+
+/** What client authentication adds to one request: headers and body parameters. */
+export interface ClientCredentials {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly params: ReadonlyArray<readonly [string, string]>;
+}
+
+/** Produces the credentials for a request to `endpoint` (a fresh assertion each time for private_key_jwt). */
+export type ClientAuthentication = (endpoint: string) => ClientCredentials | Promise<ClientCredentials>;
+
+/** application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B). */
+export function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
+}
+
+/** RFC 7523 §2.2 / RFC 7521 §4.2 */
+const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** Assertions live this long: long enough for the request, too short to replay. */
+const ASSERTION_LIFETIME_SECONDS = 60;
+
+/**
+ * Client authentication at the token and introspection endpoints, built once:
+ * - `client_secret_basic` (RFC 6749 §2.3.1): id and secret form-encoded *before* Base64;
+ * - `client_secret_post` (RFC 6749 §2.3.1): both in the body;
+ * - `private_key_jwt` (RFC 7523 §2.2): a signed assertion with a fresh `jti` and a short `exp`,
+ *   `aud` the endpoint called or the issuer;
+ * - `tls_client_auth` (RFC 8705 §2): the certificate is on the connection; `client_id` in the body;
+ * - `none` (RFC 6749 §2.1 public client): `client_id` in the body.
+ */
+export function clientAuthentication(client: ClientConfig, issuer: string, clock: Clock): ClientAuthentication {
+  switch (client.authMethod) {
+    case 'client_secret_basic': {
+      const credentials = `${formEncode(client.id)}:${formEncode(client.secret!)}`;
+      const fixed = { headers: { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` }, params: [] };
+      return () => fixed;
+    }
+    case 'client_secret_post': {
+      const fixed = { headers: {}, params: [['client_id', client.id], ['client_secret', client.secret!]] as const };
+      return () => fixed;
+    }
+    case 'tls_client_auth':
+    case 'none': {
+      const fixed = { headers: {}, params: [['client_id', client.id]] as const };
+      return () => fixed;
+    }
+    case 'private_key_jwt': {
+      const { key, alg, kid } = client.signingKey!;
+      return async (endpoint) => {
+        const now = Math.floor(clock() / 1000);
+        const assertion = await new SignJWT({})
+          .setProtectedHeader(kid === undefined ? { alg } : { alg, kid })
+          .setIssuer(client.id)
+          .setSubject(client.id)
+          .setAudience(client.assertionAudience === 'issuer' ? issuer : endpoint)
+          .setJti(randomUUID())
+          .setIssuedAt(now)
+          .setExpirationTime(now + ASSERTION_LIFETIME_SECONDS)
+          .sign(key);
+        return { headers: {}, params: [['client_id', client.id], ['client_assertion_type', JWT_BEARER_ASSERTION], ['client_assertion', assertion]] };
+      };
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import type { Clock } from '../clock.js';
+import type { IssuerConfig } from '../config/model.js';
+import { AuthzError } from '../errors.js';
+import type { ClientAuthentication } from '../oauth/client-auth.js';
+import { formEncode } from '../oauth/client-auth.js';
+import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
+import { createTtlCache } from '../ttl-cache.js';
+import type { InboundToken } from './inbound-token.js';
+import type { Validation } from './principal.js';
+import { scopesOf } from './scopes.js';
+
+export interface IntrospectionOptions {
+  readonly clockToleranceSeconds: number;
+  /** longest reuse of an active answer (never past `exp`) */
+  readonly maxCacheSeconds: number;
+  /** reuse of an `active: false` answer */
+  readonly inactiveCacheSeconds: number;
+  readonly cacheMax: number;
+}
+
+/** Request builder (RFC 7662 §2.1): the token, a hint, and the client's credentials. */
+export function introspectionBody(token: string, params: ReadonlyArray<readonly [string, string]>): string {
+  return [`token=${formEncode(token)}`, 'token_type_hint=access_token', ...params.map(([name, value]) => `${name}=${formEncode(value)}`)].join('&');
+}
+
+/**
+ * Response processor (RFC 7662 §2.2): `active` must be true; `exp`, `nbf`,
+ * `iss` and `aud` are checked when present. Throws an {@link AuthzError}.
+ */
+export function processIntrospectionResponse(response: HttpResponse, issuer: IssuerConfig, now: number, toleranceSeconds: number): Record<string, unknown> {
+  if (response.status === 401 || response.status === 403) {
+    throw new AuthzError('misconfigured', `the introspection endpoint rejected this service's client (HTTP ${response.status})`);
+  }
+  if (response.status !== 200) throw new AuthzError('unavailable', `the introspection endpoint answered HTTP ${response.status}`);
+  const body = parseJsonObject(response, 'introspection');
+  if (typeof body.active !== 'boolean') throw new AuthzError('unavailable', 'the introspection response has no "active" member');
+  if (!body.active) throw new AuthzError('invalid_token', 'the access token is not active');
+  const leeway = toleranceSeconds * 1000;
+  if (typeof body.exp === 'number' && body.exp * 1000 + leeway <= now) throw new AuthzError('invalid_token', 'the access token expired');
+  if (typeof body.nbf === 'number' && body.nbf * 1000 - leeway > now) throw new AuthzError('invalid_token', 'the access token is not yet valid');
+  if (body.iss !== undefined && body.iss !== issuer.issuer) throw new AuthzError('invalid_token', 'the access token\'s "iss" is not acceptable');
+  if (body.aud !== undefined) {
+    const audiences = Array.isArray(body.aud) ? body.aud : [body.aud];
+    if (!audiences.some((aud) => issuer.audiences.includes(aud as string))) throw new AuthzError('invalid_token', 'the access token\'s "aud" is not acceptable');
+  }
+  return body;
+}
+
+/** Validates tokens of one issuer by introspection, with a short memory of inactive answers. */
+export class IntrospectionValidator {
+  readonly #inactive;
+
+  constructor(
+    private readonly issuer: IssuerConfig,
+    private readonly http: HttpClient,
+    private readonly authenticate: ClientAuthentication,
+    private readonly options: IntrospectionOptions,
+    private readonly clock: Clock,
+  ) {
+    this.#inactive = createTtlCache<true>(options.cacheMax, clock);
+  }
+
+  async validate(token: InboundToken): Promise<Validation> {
+    if (this.#inactive.get(token.hash)) throw new AuthzError('invalid_token', 'the access token is not active');
+    const endpoint = this.issuer.introspection!.endpoint;
+    const credentials = await this.authenticate(endpoint);
+    const response = await this.http.postForm(endpoint, introspectionBody(token.value, credentials.params), credentials.headers);
+    const now = this.clock();
+    let body: Record<string, unknown>;
+    try {
+      body = processIntrospectionResponse(response, this.issuer, now, this.options.clockToleranceSeconds);
+    } catch (error) {
+      const inactive = error instanceof AuthzError && error.code === 'invalid_token';
+      if (inactive && this.options.inactiveCacheSeconds > 0) this.#inactive.set(token.hash, true, { ttl: this.options.inactiveCacheSeconds * 1000 });
+      throw error;
+    }
+    const cap = now + this.options.maxCacheSeconds * 1000;
+    const expiresAt = typeof body.exp === 'number' ? body.exp : Math.floor(cap / 1000);
+    return {
+      principal: {
+        issuer: this.issuer.issuer,
+        subject: typeof body.sub === 'string' ? body.sub : undefined,
+        clientId: typeof body.client_id === 'string' ? body.client_id : undefined,
+        scopes: scopesOf(body),
+        expiresAt,
+      },
+      reusableUntil: Math.min(expiresAt * 1000, cap),
+    };
+  }
+}
