@@ -22,7 +22,7 @@ export function readConfigFile(path: string, readFile: (path: string) => string,
   }
   const name = basename(path);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     for (const error of doc.errors) problems.push(`${name}:${error.linePos?.[0]?.line ?? '?'}: ${error.message.split('\n')[0]}`);
     return undefined;
@@ -35,8 +35,12 @@ export function readConfigFile(path: string, readFile: (path: string) => string,
     name,
     root: doc.toJS() as Record<string, unknown>,
     where(path) {
-      const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-      const line = node?.range ? lines.linePos(node.range[0]).line : undefined;
+      // The line of the path, or of the nearest enclosing node that exists (for a missing key: its entry).
+      let line: number | undefined;
+      for (let depth = path.length; depth >= 0 && line === undefined; depth--) {
+        const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+        if (node?.range) line = lines.linePos(node.range[0]).line;
+      }
       const dotted = path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`)).join('');
       return `${name}:${line ?? '?'}: ${dotted}`;
     },

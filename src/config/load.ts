@@ -21,6 +21,8 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
   const fromEnv = environmentSource(env, readFile);
   const configPath = env.CONFIG_FILE === '' ? undefined : env.CONFIG_FILE;
   const file = configPath === undefined ? undefined : readConfigFile(configPath, readFile, problems);
+  // A file that cannot be read or parsed says all there is to say; what would follow is noise.
+  if (configPath !== undefined && !file) throw new ConfigError(problems);
   if (file) problems.push(...unknownKeys(file));
   const top = file ? firstOf(fromEnv, fileSource(file, file.root, [], readFile)) : fromEnv;
 
@@ -29,21 +31,23 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
   const issuerValues = issuerEntries.map((entry) => ({ entry, values: parseTable(ISSUER_SETTINGS, entry.source, problems, entry.where) }));
   const issuers = issuerValues.map(({ entry, values }) => buildIssuer(values, service, entry.label, readFile, problems));
 
-  const targets = entries(file, 'targets', top, readFile).map((entry) => {
+  const targetEntries = entries(file, 'targets', top, readFile);
+  const targets = targetEntries.map((entry) => {
     const values = parseTable(TARGET_SETTINGS, entry.source, problems, entry.where);
     const issuerUrl = typeof entry.raw.issuer === 'string' ? entry.raw.issuer : issuerValues[0]?.values.issuer;
     const issuer = issuerValues.find(({ values }) => values.issuer === issuerUrl);
-    if (!issuer && issuerUrl !== undefined) problems.push(`${entry.where}.issuer: "${issuerUrl}" is not one of the issuers`);
-    return buildTarget(values, issuer?.values, entry, service, readFile, problems);
+    if (issuer || issuerUrl === undefined) return buildTarget(values, issuer?.values, entry, service, readFile, problems);
+    problems.push(`${entry.at('issuer')}: "${issuerUrl}" is not one of the issuers`);
+    return undefined;
   });
 
-  const names = targets.map((target) => target?.name);
-  names.forEach((name, i) => name !== undefined && names.indexOf(name) !== i && problems.push(`${file?.where(['targets', i, 'name'])}: target name "${name}" is used twice`));
+  const names = targetEntries.map((entry) => (entry.where === undefined ? 'default' : entry.raw.name));
+  names.forEach((name, i) => typeof name === 'string' && names.indexOf(name) !== i && problems.push(`${targetEntries[i]!.at('name')}: target name "${name}" is used twice`));
   const urls = issuers.map((issuer) => issuer?.issuer);
   urls.forEach((url, i) => url !== undefined && urls.indexOf(url) !== i && problems.push(`${file?.where(['issuers', i])}: issuer "${url}" is listed twice`));
   const defaultTarget = service.defaultTarget ?? (targets.length === 1 ? targets[0]?.name : undefined);
   if (service.defaultTarget !== undefined && !names.includes(service.defaultTarget)) {
-    problems.push(`DEFAULT_TARGET: "${service.defaultTarget}" is not one of the targets (${names.join(', ')})`);
+    problems.push(`DEFAULT_TARGET: "${service.defaultTarget}" is not one of the targets (${names.filter((name) => typeof name === 'string').join(', ')})`);
   }
 
   const ca = service.caFile === undefined ? undefined : readCa(service.caFile, readFile, problems);
@@ -83,18 +87,26 @@ interface Entry {
   /** "config.yaml:7: targets[1]", or undefined for the environment */
   readonly where: string | undefined;
   readonly raw: Readonly<Record<string, unknown>>;
+  /** names a setting of this entry in a problem line */
   readonly label: (spec: SettingSpec<unknown>) => string;
+  /** names a key (or nested key) of this entry in a problem line */
+  readonly at: (...keys: string[]) => string;
 }
 
 /** The file's list entries, or the single entry the environment (and the file's top level) describe. */
 function entries(file: ConfigFile | undefined, list: 'issuers' | 'targets', top: Source, readFile: ReadFile): Entry[] {
   const items = file?.root[list];
-  if (!file || !Array.isArray(items)) return [{ source: top, where: undefined, raw: {}, label: (spec) => spec.env }];
+  if (!file || !Array.isArray(items)) return [{ source: top, where: undefined, raw: {}, label: (spec) => spec.env, at: (...keys) => keys.join('.') }];
   return items.map((item, index) => {
     const raw = item && typeof item === 'object' ? (item as Record<string, unknown>) : {};
     const path: YamlPath = [list, index];
-    const where = file.where(path);
-    return { source: firstOf(fileSource(file, raw, path, readFile), top), where, raw, label: (spec) => `${where}.${spec.env.toLowerCase()}` };
+    return {
+      source: firstOf(fileSource(file, raw, path, readFile), top),
+      where: file.where(path),
+      raw,
+      label: (spec) => file.where([...path, spec.env.toLowerCase()]),
+      at: (...keys) => file.where([...path, ...keys]),
+    };
   });
 }
 
@@ -158,7 +170,7 @@ function buildIssuer(values: IssuerValues, service: ServiceValues, label: Entry[
 function buildTarget(values: TargetValues, issuer: IssuerValues | undefined, entry: Entry, service: ServiceValues, readFile: ReadFile, problems: string[]): TargetConfig | undefined {
   const before = problems.length;
   const name = entry.where === undefined ? 'default' : entry.raw.name;
-  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) problems.push(`${entry.where}.name: each target needs a name of letters, digits, "_", "." or "-"`);
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) problems.push(`${entry.at('name')}: each target needs a name of letters, digits, "_", "." or "-"`);
   checkHttps(values.tokenEndpoint, entry.label(TARGET_SETTINGS.tokenEndpoint), service, problems);
 
   // EXCHANGE_CLIENT_* default to the issuer's CLIENT_* (SPEC §2).
@@ -208,15 +220,15 @@ function buildMatch(entry: Entry, name: string, problems: string[]): TargetMatch
   const raw = entry.raw.match;
   if (raw === undefined) return match as unknown as TargetMatch;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    problems.push(`${entry.where}.match: must be a mapping of ${Object.keys(MATCH_KEYS).join(', ')}`);
+    problems.push(`${entry.at('match')}: must be a mapping of ${Object.keys(MATCH_KEYS).join(', ')}`);
     return match as unknown as TargetMatch;
   }
   for (const [key, value] of Object.entries(raw)) {
     const field = MATCH_KEYS[key as keyof typeof MATCH_KEYS];
     const list = typeof value === 'string' ? [value] : value;
-    if (!field) problems.push(`${entry.where}.match.${key}: unknown rule (${Object.keys(MATCH_KEYS).join(', ')})`);
-    else if (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item !== '')) problems.push(`${entry.where}.match.${key}: must be a string or a list of strings`);
-    else if (field === 'pathPrefixes' && !list.every((item: string) => item.startsWith('/'))) problems.push(`${entry.where}.match.${key}: each path prefix starts with "/"`);
+    if (!field) problems.push(`${entry.at('match', key)}: unknown rule (${Object.keys(MATCH_KEYS).join(', ')})`);
+    else if (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item !== '')) problems.push(`${entry.at('match', key)}: must be a string or a list of strings`);
+    else if (field === 'pathPrefixes' && !list.every((item: string) => item.startsWith('/'))) problems.push(`${entry.at('match', key)}: each path prefix starts with "/"`);
     else match[field] = field === 'hosts' ? list.map((host: string) => host.toLowerCase()) : list;
   }
   return match as unknown as TargetMatch;
