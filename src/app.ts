@@ -60,12 +60,24 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const metadata = new Map(config.issuers.map((issuer) => [issuer.issuer, new MetadataSource(http, issuer.issuer, clock, limits.allowInsecureHttp)]));
   const metadataOf = (issuer: string) => metadata.get(issuer) ?? new MetadataSource(http, issuer, clock, limits.allowInsecureHttp);
 
+  /** jose's JWKS fetches go through the shared client and are counted. */
+  const countedFetch: typeof http.fetch = async (url, init) => {
+    try {
+      const response = await http.fetch(url, init);
+      metrics.jwksFetch(response.status === 200 ? 'ok' : `http_${response.status}`);
+      return response;
+    } catch (error) {
+      metrics.jwksFetch('unavailable');
+      throw error;
+    }
+  };
+
   // One remote key set per issuer, created once its URI is known (jose caches keys and coalesces reloads).
   const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
   const keysOf = (issuer: IssuerConfig) => async () => {
     const uri = issuer.jwksUri ?? required((await metadataOf(issuer.issuer).get()).jwksUri, 'jwks_uri', 'JWKS_URI');
     if (!keySets.has(issuer.issuer)) {
-      keySets.set(issuer.issuer, createRemoteJWKSet(new URL(uri), { timeoutDuration: limits.timeoutMs, [customFetch]: http.fetch as never }));
+      keySets.set(issuer.issuer, createRemoteJWKSet(new URL(uri), { timeoutDuration: limits.timeoutMs, [customFetch]: countedFetch as never }));
     }
     return keySets.get(issuer.issuer)!;
   };
@@ -83,6 +95,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
             cacheMax: config.cache.max,
           },
           clock,
+          metrics,
         )
       : new JwtValidator(issuer, keysOf(issuer), config.validation.clockToleranceSeconds, clock);
   const validators = new Map(config.issuers.map((issuer) => [issuer.issuer, validatorOf(issuer)]));
@@ -99,27 +112,33 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics),
   );
 
+  const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
+  const metadataDocument = JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), allScopes));
+  const metadataPaths = resourceMetadataPaths(config.resourceUrl);
+  const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics);
+  metrics.cacheSize = () => cache.size;
   const pipeline = new CheckPipeline({
     maxTokenBytes: config.validation.maxTokenBytes,
     validator: new TokenValidator(validators, introspecting ? validators.get(introspecting.issuer) : undefined, config.cache.max, clock),
     targets: new TargetSelector(exchangers, config),
-    cache: new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics),
+    cache,
+    metadataPaths: new Set(config.serveResourceMetadata ? metadataPaths : []),
   });
-  const responses = new ResponseBuilder(config.resourceUrl);
+  const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
 
-  const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) });
+  const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) }, config.grpc);
   let listening = false;
   let warm = false;
   let closing = false;
   /** Ready once every issuer's keys (or metadata) and every discovered token endpoint are loaded; a later outage does not flip it. */
   const isReady = () => listening && warm && !closing;
-  const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
   const ops = new OpsHttpServer({
     healthy: () => !closing,
     ready: isReady,
     metrics: () => metrics.render(),
-    metadata: JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), allScopes)),
-    metadataPaths: resourceMetadataPaths(config.resourceUrl),
+    metricsContentType: metrics.contentType,
+    metadata: metadataDocument,
+    metadataPaths,
   });
 
   let warmUpTimer: NodeJS.Timeout | undefined;

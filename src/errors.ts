@@ -24,7 +24,11 @@ export type AuthzErrorCode =
   /** no exchange target matches the request, or the route names an unknown one */
   | 'no_target'
   /** an unexpected exception: fail closed */
-  | 'internal';
+  | 'internal'
+  /** not a failure: a Check for the RFC 9728 metadata path, answered directly with the document */
+  | 'resource_metadata'
+  /** the Check's gRPC deadline would pass before an answer */
+  | 'deadline';
 
 export class AuthzError extends Error {
   override readonly name = 'AuthzError';

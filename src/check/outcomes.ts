@@ -33,4 +33,7 @@ export const OUTCOMES: Readonly<Record<AuthzErrorCode, Outcome>> = {
   not_http: { httpStatus: 403, grpcCode: PERMISSION_DENIED, bodyError: 'access_denied', challenge: 'none' },
   no_target: { httpStatus: 403, grpcCode: PERMISSION_DENIED, bodyError: 'access_denied', challenge: 'none' },
   internal: { httpStatus: 500, grpcCode: INTERNAL, bodyError: 'server_error', challenge: 'none' },
+  // A local reply with status 200: Envoy sends denied_response as it is, so the document needs no extra route.
+  resource_metadata: { httpStatus: 200, grpcCode: PERMISSION_DENIED, bodyError: '', challenge: 'none' },
+  deadline: { httpStatus: 503, grpcCode: UNAVAILABLE, bodyError: 'temporarily_unavailable', challenge: 'none', retryAfterSeconds: 1 },
 };

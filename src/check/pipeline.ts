@@ -8,17 +8,19 @@ import type { Principal } from '../validation/principal.js';
 import { requireScopes } from '../validation/scopes.js';
 import type { CheckRequest } from './check-request.js';
 import { bearerToken } from './credentials.js';
-import { requestView } from './request.js';
+import { requestView, type RequestView } from './request.js';
 
-/** Validates an inbound token into a principal (JWKS or introspection, routed by issuer). */
+/** Validates an inbound token into a principal (JWKS or introspection, routed by issuer); synchronous when cached. */
 export interface TokenValidator {
-  validate(token: InboundToken): Promise<Principal>;
+  validate(token: InboundToken): Principal | Promise<Principal>;
 }
 
 export type Decision =
   | {
       readonly allowed: true;
       readonly exchangedToken: string;
+      /** the exchanged token came from the cache */
+      readonly cached: boolean;
       readonly principal: Principal;
       readonly token: InboundToken;
       readonly exchanger: TokenExchanger;
@@ -30,34 +32,66 @@ export interface PipelineOptions {
   readonly validator: TokenValidator;
   readonly targets: TargetSelector<TokenExchanger>;
   readonly cache: ExchangeCache;
+  /** RFC 9728 metadata paths a Check may be answered for directly (issue: "RFC 9728 through the proxy") */
+  readonly metadataPaths: ReadonlySet<string>;
 }
 
+const RESOURCE_METADATA = new AuthzError('resource_metadata', 'protected resource metadata');
+
 /**
- * The Check path (SPEC §1), one phase per line: request view → bearer token →
+ * The Check path (SPEC §1), one phase per step: request view → bearer token →
  * principal → exchange target → its required scopes → actor → exchanged token.
  * Knows nothing of gRPC; every failure becomes a denial, an unexpected one as
- * `internal` (fail closed).
+ * `internal` (fail closed). When every phase is answered from a cache the
+ * decision is returned synchronously: no promise on the hot path.
  */
 export class CheckPipeline {
   constructor(private readonly options: PipelineOptions) {}
 
-  async decide(request: CheckRequest): Promise<Decision> {
+  decide(request: CheckRequest): Decision | Promise<Decision> {
     let token: InboundToken | undefined;
-    let principal: Principal | undefined;
-    let exchanger: TokenExchanger | undefined;
     try {
       const view = requestView(request);
       if (!view) throw new AuthzError('not_http', 'only HTTP requests are authorized');
+      if (this.#isMetadataRequest(request)) return { allowed: false, error: RESOURCE_METADATA };
       token = inboundToken(bearerToken(view, this.options.maxTokenBytes));
-      principal = await this.options.validator.validate(token);
+      const principal = this.options.validator.validate(token);
+      const known = token;
+      if (principal instanceof Promise) return principal.then((resolved) => this.#exchange(request, view, known, resolved), (error) => deny(error, known));
+      return this.#exchange(request, view, token, principal);
+    } catch (error) {
+      return deny(error, token);
+    }
+  }
+
+  #exchange(request: CheckRequest, view: RequestView, token: InboundToken, principal: Principal): Decision | Promise<Decision> {
+    let exchanger: TokenExchanger | undefined;
+    try {
       exchanger = this.options.targets.select(request);
       requireScopes(principal, exchanger.target.requiredScopes);
       const actor = actorToken(exchanger.target.actor, view, token.value, this.options.maxTokenBytes);
-      const exchangedToken = await this.options.cache.get(token, principal, exchanger, actor);
-      return { allowed: true, exchangedToken, principal, token, exchanger };
+      const exchanged = this.options.cache.get(token, principal, exchanger, actor);
+      const chosen = exchanger;
+      if (typeof exchanged === 'string') return { allowed: true, exchangedToken: exchanged, cached: true, principal, token, exchanger };
+      return exchanged.then(
+        (exchangedToken) => ({ allowed: true, exchangedToken, cached: false, principal, token, exchanger: chosen }),
+        (error) => deny(error, token, principal, chosen),
+      );
     } catch (error) {
-      const denial = error instanceof AuthzError ? error : new AuthzError('internal', 'the check failed unexpectedly', { cause: error });
-      return { allowed: false, error: denial, token, principal, exchanger };
+      return deny(error, token, principal, exchanger);
     }
   }
+
+  /** A GET (or HEAD) of exactly a metadata path, token or not: the document is public (RFC 9728 §3). */
+  #isMetadataRequest(request: CheckRequest): boolean {
+    const http = request.attributes?.request?.http;
+    if (this.options.metadataPaths.size === 0 || (http?.method !== 'GET' && http?.method !== 'HEAD')) return false;
+    const path = http.path?.split('?')[0];
+    return path !== undefined && this.options.metadataPaths.has(path);
+  }
+}
+
+function deny(error: unknown, token?: InboundToken, principal?: Principal, exchanger?: TokenExchanger): Decision {
+  const denial = error instanceof AuthzError ? error : new AuthzError('internal', 'the check failed unexpectedly', { cause: error });
+  return { allowed: false, error: denial, token, principal, exchanger };
 }

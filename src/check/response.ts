@@ -36,8 +36,11 @@ const DEFAULT_HEADER = { name: 'authorization', prefix: 'Bearer ' };
 export class ResponseBuilder {
   readonly #metadataUrl: string;
 
-  constructor(resourceUrl: string) {
+  readonly #metadataDocument: string;
+
+  constructor(resourceUrl: string, metadataDocument = '{}') {
     this.#metadataUrl = resourceMetadataUrl(resourceUrl);
+    this.#metadataDocument = metadataDocument;
   }
 
   /**
@@ -67,6 +70,9 @@ export class ResponseBuilder {
     const challenge = wwwAuthenticate(outcome, this.#metadataUrl, scopes);
     if (challenge !== undefined) headers.push(overwrite('www-authenticate', challenge));
     if (outcome.retryAfterSeconds !== undefined) headers.push(overwrite('retry-after', String(outcome.retryAfterSeconds)));
+    if (error.code === 'resource_metadata') {
+      return { status: { code: outcome.grpcCode }, denied_response: { status: { code: outcome.httpStatus }, headers, body: this.#metadataDocument } };
+    }
     return {
       status: { code: outcome.grpcCode },
       denied_response: {

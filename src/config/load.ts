@@ -72,6 +72,14 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
       ca,
     },
     listen: { address: service.listenAddress, grpcPort: service.grpcPort, httpPort: service.httpPort },
+    grpc: {
+      maxConnectionAgeMs: service.maxConnectionAgeMs,
+      maxConnectionAgeGraceMs: service.maxConnectionAgeGraceMs,
+      keepaliveTimeMs: service.keepaliveTimeMs,
+      keepaliveTimeoutMs: service.keepaliveTimeoutMs,
+    },
+    serveResourceMetadata: service.serveResourceMetadata,
+    tracing: service.tracing,
     shutdownGraceMs: service.shutdownGraceMs,
     logLevel: service.logLevel,
   });

@@ -25,6 +25,14 @@ export interface Config {
     readonly ca: string | undefined;
   };
   readonly listen: { readonly address: string; readonly grpcPort: number; readonly httpPort: number };
+  readonly grpc: {
+    readonly maxConnectionAgeMs: number;
+    readonly maxConnectionAgeGraceMs: number;
+    readonly keepaliveTimeMs: number;
+    readonly keepaliveTimeoutMs: number;
+  };
+  readonly serveResourceMetadata: boolean;
+  readonly tracing: boolean;
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
 }

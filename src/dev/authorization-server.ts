@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -177,6 +178,7 @@ interface OidcTokenModelClass {
 
 interface OidcContext {
   oidc: {
+    /** set once the client is authenticated */
     client: OidcClient;
     /** the parsed form body, straight from node:querystring (repeated keys are arrays) */
     body: Record<string, string | string[]>;
@@ -191,7 +193,13 @@ interface OidcContext {
   set(field: string, value: string): void;
 }
 
+interface OidcClientClass {
+  prototype: { compareClientSecret(this: OidcClient, secret: string): boolean | Promise<boolean> };
+  find(id: string, ...rest: unknown[]): Promise<OidcClient | undefined>;
+}
+
 interface OidcProvider {
+  Client: OidcClientClass;
   callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   use(middleware: (ctx: OidcContext, next: () => Promise<void>) => Promise<void>): void;
   registerGrantType(
@@ -208,7 +216,7 @@ type OidcError = new (description?: string) => Error;
 
 interface OidcProviderModule {
   default: new (issuer: string, configuration: Record<string, unknown>) => OidcProvider;
-  errors: Record<'InvalidRequest' | 'InvalidGrant' | 'InvalidTarget' | 'AccessDenied', OidcError>;
+  errors: Record<'InvalidRequest' | 'InvalidGrant' | 'InvalidTarget' | 'AccessDenied' | 'InvalidClientAuth', OidcError>;
 }
 
 const OIDC_PROVIDER_MODULE = 'oidc-provider';
@@ -452,6 +460,11 @@ function certificateSubject(raw: Buffer): Array<[string, string]> {
     .reverse();
 }
 
+/** 401 invalid_client (oidc-provider's InvalidClientAuth) with `description` instead of its generic one. */
+function clientAuthError(errors: OidcProviderModule['errors'], description: string): Error {
+  return Object.assign(new errors.InvalidClientAuth(description), { error_description: `client authentication failed: ${description}` });
+}
+
 // --- grant errors ------------------------------------------------------------------------------
 
 /** A token endpoint error answered exactly as given (status and JSON body), bypassing oidc-provider's error shapes. */
@@ -504,9 +517,9 @@ const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
  * the storage adapter is the server's own, not the Provider's.
  *
  * mTLS alias (RFC 8705 §5): a second HTTPS listener, served by a second Provider built on the same
- * issuer, keys and storage whose only clients are the tls_client_auth ones. The main listener then
- * asks for no client certificate, so tls_client_auth succeeds only at the alias and every other
- * method only at the main endpoints.
+ * issuer, keys, clients and storage, which authenticates tls_client_auth clients only. The main
+ * listener then asks for no client certificate, so tls_client_auth succeeds only at the alias and
+ * every other method only at the main endpoints.
  */
 export async function startAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
   const { default: Provider, errors } = await loadOidcProvider();
@@ -551,6 +564,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
 
   const exchanges: ExchangeRecord[] = [];
   let introspections = 0;
+  /** the request being handled (for the client-secret placement check) */
+  const requestContext = new AsyncLocalStorage<OidcContext>();
+  const strictSecretMethods = profile !== 'keycloak' && profile !== 'entra_obo';
 
   /** RFC 9068 §2.2 claims of a token issued to 'demo-app' for options.resource. */
   function defaultClaims(): Record<string, unknown> {
@@ -962,7 +978,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
 
   function buildProvider(listener: 'main' | 'alias'): OidcProvider {
     const signingKid = keys[0]!.kid;
-    const allClients = [
+    const clients = [
       {
         client_id: DEMO_CLIENT_ID,
         client_secret: DEMO_CLIENT_SECRET,
@@ -975,8 +991,6 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       ...options.exchangeClients.map((client) => clientMetadata(client, true)),
       ...extraIntrospectionClients.map((client) => clientMetadata(client, false)),
     ];
-    // RFC 8705 §5: the alias endpoints are for mutual-TLS clients only.
-    const clients = listener === 'alias' ? allClients.filter((client) => client.token_endpoint_auth_method === 'tls_client_auth') : allClients;
 
     const discovery: Record<string, unknown> = {
       claim_types_supported: ['normal'],
@@ -996,7 +1010,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
           jwks: { keys: keys.map((key) => key.privateJwk) },
           cookies: { keys: [randomBytes(32).toString('base64url')] },
           scopes: ['openid', 'offline_access', ...RESOURCE_SCOPE.split(' ')],
-          clientAuthMethods: CLIENT_AUTH_METHODS.filter((method) => method !== 'tls_client_auth'), // mTLS adds it
+          clientAuthMethods: CLIENT_AUTH_METHODS,
           enabledJWA: { clientAuthSigningAlgValues: CLIENT_AUTH_SIGNING_ALGS },
           discovery,
           features: {
@@ -1056,13 +1070,38 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     );
     provider.use(async (ctx, next) => {
       if (ctx.method === 'POST' && ctx.path === '/token/introspection') introspections++;
-      await next();
-      // RFC 8705 §5: say why a client that is not tls_client_auth is unknown at the alias.
-      const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
-      if (listener === 'alias' && body?.error === 'invalid_client' && body.error_description === 'client not found') {
-        body.error_description = 'client not found (the mtls_endpoint_aliases endpoints accept tls_client_auth clients only)';
-      }
+      await requestContext.run(ctx, next);
     });
+    if (listener === 'alias') {
+      // RFC 8705 §5: the alias endpoints are for mutual-TLS clients only. Every client is registered
+      // here (introspection looks up the client a token was issued to), but the client being
+      // authenticated (no client on the context yet) must be a tls_client_auth one.
+      const { Client } = provider;
+      const find = Client.find.bind(Client);
+      Client.find = async (id: string, ...rest: unknown[]) => {
+        const client = await find(id, ...rest);
+        const ctx = requestContext.getStore();
+        if (client && ctx && !ctx.oidc.client && client.clientAuthMethod !== 'tls_client_auth') {
+          throw clientAuthError(errors, `client ${id} uses ${client.clientAuthMethod}; the mtls_endpoint_aliases endpoints accept tls_client_auth clients only`);
+        }
+        return client;
+      };
+    }
+    if (strictSecretMethods) {
+      // oidc-provider accepts a client secret in either place (Basic header or body) whatever the
+      // client registered; the rfc8693, okta and auth0 profiles hold the client to its registered
+      // method (Okta and Auth0 do: a client's token endpoint auth method is one of the two).
+      // Keycloak and Entra ID accept both, and so does this server in those profiles.
+      const { prototype } = provider.Client;
+      const compare = prototype.compareClientSecret;
+      prototype.compareClientSecret = function (this: OidcClient, secret: string) {
+        const viaHeader = requestContext.getStore()?.req.headers.authorization !== undefined;
+        if (this.clientAuthMethod === (viaHeader ? 'client_secret_post' : 'client_secret_basic')) {
+          throw clientAuthError(errors, `the client is registered for ${this.clientAuthMethod}`);
+        }
+        return compare.call(this, secret);
+      };
+    }
     if (profile === 'entra_obo') {
       // Entra's OBO request parameters; the RFC 8693 grant is not registered (unsupported_grant_type).
       provider.registerGrantType(JWT_BEARER_GRANT, exchangeGrant, ['assertion', 'requested_token_use', 'scope'], []);

@@ -76,7 +76,12 @@ async function main(): Promise<void> {
     out();
   }
   const { metrics } = app;
-  out(`token endpoint calls: ${metrics.exchanges.value('ok')}   cache hits: ${metrics.cacheHits.value()}   misses: ${metrics.cacheMisses.value()}`);
+  const [calls, hits, misses] = await Promise.all([
+    metrics.value('authz_exchange_calls_total', { outcome: 'ok' }),
+    metrics.value('authz_exchange_cache_hits_total'),
+    metrics.value('authz_exchange_cache_misses_total'),
+  ]);
+  out(`token endpoint calls: ${calls}   cache hits: ${hits}   misses: ${misses}`);
   client.close();
 
   if (process.env.DEMO_EXIT === '1') {

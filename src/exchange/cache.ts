@@ -35,7 +35,7 @@ export class ExchangeCache {
     private readonly clock: Clock,
     private readonly metrics: Metrics,
   ) {
-    this.#entries = createTtlCache<string>(max, clock);
+    this.#entries = createTtlCache<string>(max, clock, () => metrics.cacheEviction());
   }
 
   /** The exchanged token for this inbound token and target, from the cache or one shared call. */
@@ -44,10 +44,10 @@ export class ExchangeCache {
     const key = `${exchanger.identity}.${token.hash}${actorKey}`;
     const cached = this.#entries.get(key);
     if (cached !== undefined) {
-      this.metrics.cacheHits.inc();
+      this.metrics.cacheHit();
       return cached;
     }
-    this.metrics.cacheMisses.inc();
+    this.metrics.cacheMiss();
     let pending = this.#inFlight.get(key);
     if (!pending) {
       pending = this.#exchange(key, token, principal, exchanger, actorToken);

@@ -88,16 +88,17 @@ export class TokenExchanger {
   }
 
   async exchange(subjectToken: string, actorToken: string | undefined): Promise<ExchangeResult> {
+    const started = performance.now();
     try {
       const endpoint = await this.endpoint();
       const credentials = await this.authenticate(endpoint);
       const body = requestBody(this.#shape, credentials.params, subjectToken, actorToken);
       const response = await this.http.postForm(endpoint, body, credentials.headers);
       const result = processExchangeResponse(response, this.target.requestedTokenType, this.target.profile);
-      this.metrics.exchanges.inc('ok');
+      this.metrics.exchange('ok', (performance.now() - started) / 1000);
       return result;
     } catch (error) {
-      this.metrics.exchanges.inc(error instanceof AuthzError ? error.code : 'internal');
+      this.metrics.exchange(error instanceof AuthzError ? error.code : 'internal', (performance.now() - started) / 1000);
       throw error;
     }
   }

@@ -7,46 +7,69 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { fingerprintOf } from '../validation/inbound-token.js';
 
+/** Answer this long before Envoy's deadline, so the 503 arrives before Envoy gives up on its own. */
+const DEADLINE_MARGIN_MS = 5;
+const DEADLINE_PASSED = new AuthzError('deadline', 'the authorization server did not answer in time');
+
 /**
  * `Authorization/Check`. Always answers with a `CheckResponse`, never a gRPC
- * error (SPEC §3: Envoy would turn an error into its own `status_on_error`),
- * and every path returns the callback so no branch answers twice.
+ * error (SPEC §3: Envoy would turn an error into its own `status_on_error`);
+ * answers 503 just before the call's deadline when the pipeline is still
+ * waiting (the exchange goes on and fills the cache for the retry); every path
+ * returns the callback so no branch answers twice.
  */
 export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseBuilder, metrics: Metrics, log: Logger) {
+  const answer = (decision: Decision, started: number, callback: sendUnaryData<CheckResponse>) => {
+    const seconds = (performance.now() - started) / 1000;
+    const outcome = decision.allowed ? 'allowed' : decision.error.code;
+    metrics.check(outcome, decision.exchanger?.target.name ?? '', seconds);
+    logDecision(log, decision, seconds);
+    return callback(null, decision.allowed ? responses.allow(decision.exchangedToken, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
+  };
+
   return (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>): void => {
-    pipeline.decide(call.request ?? {}).then(
-      (decision) => {
-        metrics.checks.inc(decision.allowed ? 'allowed' : decision.error.code);
-        logDecision(log, decision);
-        return callback(null, decision.allowed ? responses.allow(decision.exchangedToken, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
-      },
-      (error: unknown) => {
-        metrics.checks.inc('internal');
-        log.error('check failed unexpectedly', { err: error });
-        return callback(null, responses.deny(new AuthzError('internal', 'the check failed unexpectedly')));
-      },
-    );
+    const started = performance.now();
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = pipeline.decide(call.request ?? {});
+    } catch (error) {
+      decision = { allowed: false, error: new AuthzError('internal', 'the check failed unexpectedly', { cause: error }) };
+    }
+    if (!(decision instanceof Promise)) return answer(decision, started, callback);
+
+    let answered = false;
+    const once = (settled: Decision) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      return answer(settled, started, callback);
+    };
+    const deadline = Number(call.getDeadline());
+    const timer = Number.isFinite(deadline) ? setTimeout(() => once({ allowed: false, error: DEADLINE_PASSED }), Math.max(0, deadline - Date.now() - DEADLINE_MARGIN_MS)) : undefined;
+    decision.then(once, (error: unknown) => once({ allowed: false, error: new AuthzError('internal', 'the check failed unexpectedly', { cause: error }) }));
   };
 }
 
 /** Denials that point at the operator's side are logged louder than a client's bad token. */
-const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 'warn' } as const;
+const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 'warn', deadline: 'warn', no_target: 'warn' } as const;
 
-function logDecision(log: Logger, decision: Decision): void {
-  if (decision.allowed) {
-    if (log.enabled('debug')) log.debug('check allowed', { target: decision.exchanger.target.name, subject: decision.principal.subject, fp: fingerprintOf(decision.token) });
-    return;
-  }
-  const { error } = decision;
-  const level = LEVEL_BY_CODE[error.code as keyof typeof LEVEL_BY_CODE] ?? 'info';
-  log[level]('check denied', {
-    code: error.code,
-    reason: error.description,
+/** One line per check (issue 4 item 7): outcome, target, subject and token fingerprints, duration. Never a token. */
+function logDecision(log: Logger, decision: Decision, seconds: number): void {
+  const level = decision.allowed ? 'info' : (LEVEL_BY_CODE[decision.error.code as keyof typeof LEVEL_BY_CODE] ?? 'info');
+  if (!log.enabled(level)) return;
+  const fields: Record<string, unknown> = {
+    outcome: decision.allowed ? 'allowed' : decision.error.code,
     target: decision.exchanger?.target.name,
+    sub_fp: decision.principal?.subjectFingerprint,
     fp: decision.token ? fingerprintOf(decision.token) : undefined,
-    subject: decision.principal?.subject,
-    cause: causeName(error.cause),
-  });
+    cached: decision.allowed ? decision.cached : undefined,
+    ms: Math.round(seconds * 10_000) / 10,
+  };
+  if (!decision.allowed) {
+    fields.reason = decision.error.description;
+    fields.cause = causeName(decision.error.cause);
+  }
+  log[level]('check', fields);
 }
 
 /** The cause's code or class only: messages can quote response bodies (a JSON parse error does). */

@@ -2,15 +2,28 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import { HealthImplementation } from 'grpc-health-check';
 import { AUTHORIZATION_SERVICE } from './protos.js';
 
+export interface GrpcServerOptions {
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
+}
+
 /**
  * The gRPC listener: ext_authz `Authorization` and `grpc.health.v1.Health`.
  * Health reports the overall service ("") and `Authorization` by name.
  */
 export class GrpcServer {
-  readonly #server = new Server();
+  readonly #server: Server;
   readonly #health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
 
-  constructor(authorization: ServiceDefinition, handlers: UntypedServiceImplementation) {
+  constructor(authorization: ServiceDefinition, handlers: UntypedServiceImplementation, options: GrpcServerOptions) {
+    this.#server = new Server({
+      // A maximum age makes Envoy open new connections, which spreads them over replicas added since (0 = never).
+      ...(options.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs } : {}),
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+    });
     this.#server.addService(authorization, handlers);
     this.#health.addToServer(this.#server);
   }

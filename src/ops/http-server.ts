@@ -6,7 +6,8 @@ export interface OpsRoutes {
   readonly healthy: () => boolean;
   /** readiness: listening and the authorization server's endpoints are known */
   readonly ready: () => boolean;
-  readonly metrics: () => string;
+  readonly metrics: () => Promise<string>;
+  readonly metricsContentType: string;
   /** RFC 9728 metadata document, served at each of `metadataPaths` */
   readonly metadata: string;
   readonly metadataPaths: readonly string[];
@@ -27,7 +28,12 @@ export class OpsHttpServer {
       if (request.method !== 'GET' && request.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
       if (path === '/healthz') return routes.healthy() ? send(200, 'text/plain', 'ok\n') : send(503, 'text/plain', 'unhealthy\n');
       if (path === '/readyz') return routes.ready() ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
-      if (path === '/metrics') return send(200, 'text/plain; version=0.0.4', routes.metrics());
+      if (path === '/metrics') {
+        return void routes.metrics().then(
+          (text) => send(200, routes.metricsContentType, text),
+          () => send(500, 'text/plain', 'metrics unavailable\n'),
+        );
+      }
       if (metadataPaths.has(path)) return send(200, 'application/json', routes.metadata);
       return send(404, 'text/plain', 'not found\n');
     });

@@ -1,40 +1,94 @@
-/** A Prometheus counter, optionally with one label. */
-export class Counter {
-  readonly #values = new Map<string, number>();
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly label?: string,
-  ) {}
+/** Seconds; fine-grained below a millisecond, where cache hits live. */
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-  inc(labelValue = ''): void {
-    this.#values.set(labelValue, (this.#values.get(labelValue) ?? 0) + 1);
-  }
-
-  value(labelValue = ''): number {
-    return this.#values.get(labelValue) ?? 0;
-  }
-
-  /** Prometheus text exposition format 0.0.4. */
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    if (!this.label) lines.push(`${this.name} ${this.value()}`);
-    for (const [labelValue, count] of this.#values) {
-      if (this.label) lines.push(`${this.name}{${this.label}="${labelValue}"} ${count}`);
-    }
-    return lines.join('\n');
-  }
-}
-
-/** The service's metrics; `/metrics` renders them. */
+/**
+ * The service's Prometheus metrics, in a registry of their own (one per app).
+ * Label children are memoised so the Check path does no label hashing.
+ */
 export class Metrics {
-  readonly checks = new Counter('authz_checks_total', 'Checks answered, by outcome.', 'outcome');
-  readonly cacheHits = new Counter('authz_exchange_cache_hits_total', 'Exchanges answered from the cache.');
-  readonly cacheMisses = new Counter('authz_exchange_cache_misses_total', 'Exchanges not in the cache (coalesced waiters included).');
-  readonly exchanges = new Counter('authz_exchange_calls_total', 'Calls to the token endpoint, by outcome.', 'outcome');
+  readonly registry = new Registry();
+  readonly #checks = new Counter({ name: 'authz_checks_total', help: 'Checks answered, by outcome and exchange target.', labelNames: ['outcome', 'target'], registers: [this.registry] });
+  readonly #checkSeconds = new Histogram({ name: 'authz_check_duration_seconds', help: 'Time to answer a Check, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #exchanges = new Counter({ name: 'authz_exchange_calls_total', help: 'Calls to the token endpoint, by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #exchangeSeconds = new Histogram({ name: 'authz_exchange_duration_seconds', help: 'Time of a call to the token endpoint, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #introspections = new Counter({ name: 'authz_introspection_calls_total', help: 'Calls to the introspection endpoint, by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #introspectionSeconds = new Histogram({ name: 'authz_introspection_duration_seconds', help: 'Time of a call to the introspection endpoint, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #cacheHits = new Counter({ name: 'authz_exchange_cache_hits_total', help: 'Exchanges answered from the cache.', registers: [this.registry] });
+  readonly #cacheMisses = new Counter({ name: 'authz_exchange_cache_misses_total', help: 'Exchanges not in the cache (coalesced waiters included).', registers: [this.registry] });
+  readonly #cacheEvictions = new Counter({ name: 'authz_exchange_cache_evictions_total', help: 'Exchanged tokens dropped to stay within EXCHANGE_CACHE_MAX.', registers: [this.registry] });
+  readonly #jwksFetches = new Counter({ name: 'authz_jwks_fetches_total', help: 'JWK Set fetches (start-up, rotation, unknown kid), by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #children = new Map<string, { inc(): void } | { observe(value: number): void }>();
 
-  render(): string {
-    return [this.checks, this.cacheHits, this.cacheMisses, this.exchanges].map((counter) => counter.render()).join('\n') + '\n';
+  /** Reports the exchange cache's size at scrape time; the app points it at the cache. */
+  cacheSize: () => number = () => 0;
+
+  constructor() {
+    const size = () => this.cacheSize();
+    new Gauge({ name: 'authz_exchange_cache_entries', help: 'Exchanged tokens held in the cache.', registers: [this.registry], collect() { this.set(size()); } });
+    // Process metrics, including nodejs_eventloop_lag_* (event-loop delay) and resident memory.
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  check(outcome: string, target: string, seconds: number): void {
+    this.#child(this.#checks, outcome, target).inc();
+    this.#histogram(this.#checkSeconds, outcome).observe(seconds);
+  }
+
+  exchange(outcome: string, seconds: number): void {
+    this.#child(this.#exchanges, outcome).inc();
+    this.#histogram(this.#exchangeSeconds, outcome).observe(seconds);
+  }
+
+  introspection(outcome: string, seconds: number): void {
+    this.#child(this.#introspections, outcome).inc();
+    this.#histogram(this.#introspectionSeconds, outcome).observe(seconds);
+  }
+
+  cacheHit(): void {
+    this.#cacheHits.inc();
+  }
+
+  cacheMiss(): void {
+    this.#cacheMisses.inc();
+  }
+
+  cacheEviction(): void {
+    this.#cacheEvictions.inc();
+  }
+
+  jwksFetch(outcome: string): void {
+    this.#child(this.#jwksFetches, outcome).inc();
+  }
+
+  /** Prometheus text exposition format. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The current value of one series (for tests and the demo); 0 when it has not been seen. */
+  async value(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const metric = await this.registry.getSingleMetric(name)?.get();
+    const series = metric?.values.find((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label));
+    return series?.value ?? 0;
+  }
+
+  #child(counter: Counter<string>, ...labels: string[]): { inc(): void } {
+    const key = `${(counter as unknown as { name: string }).name}\0${labels.join('\0')}`;
+    let child = this.#children.get(key) as { inc(): void } | undefined;
+    if (!child) this.#children.set(key, (child = counter.labels(...labels)));
+    return child;
+  }
+
+  #histogram(histogram: Histogram<string>, outcome: string): { observe(value: number): void } {
+    const key = `${(histogram as unknown as { name: string }).name}\0${outcome}`;
+    let child = this.#children.get(key) as { observe(value: number): void } | undefined;
+    if (!child) this.#children.set(key, (child = histogram.labels(outcome)));
+    return child;
   }
 }

@@ -1,12 +1,13 @@
 import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/model.js';
+import type { Metrics } from '../ops/metrics.js';
 import { AuthzError } from '../errors.js';
 import type { ClientAuthentication } from '../oauth/client-auth.js';
 import { formEncode } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from './inbound-token.js';
-import type { Validation } from './principal.js';
+import { subjectFingerprint, type Validation } from './principal.js';
 import { scopesOf } from './scopes.js';
 
 export interface IntrospectionOptions {
@@ -56,6 +57,7 @@ export class IntrospectionValidator {
     private readonly authenticate: ClientAuthentication,
     private readonly options: IntrospectionOptions,
     private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {
     this.#inactive = createTtlCache<true>(options.cacheMax, clock);
   }
@@ -63,23 +65,28 @@ export class IntrospectionValidator {
   async validate(token: InboundToken): Promise<Validation> {
     if (this.#inactive.get(token.hash)) throw new AuthzError('invalid_token', 'the access token is not active');
     const endpoint = this.issuer.introspection!.endpoint;
-    const credentials = await this.authenticate(endpoint);
-    const response = await this.http.postForm(endpoint, introspectionBody(token.value, credentials.params), credentials.headers);
-    const now = this.clock();
+    const started = performance.now();
     let body: Record<string, unknown>;
+    const now = this.clock();
     try {
+      const credentials = await this.authenticate(endpoint);
+      const response = await this.http.postForm(endpoint, introspectionBody(token.value, credentials.params), credentials.headers);
       body = processIntrospectionResponse(response, this.issuer, now, this.options.clockToleranceSeconds);
+      this.metrics.introspection('active', (performance.now() - started) / 1000);
     } catch (error) {
-      const inactive = error instanceof AuthzError && error.code === 'invalid_token';
-      if (inactive && this.options.inactiveCacheSeconds > 0) this.#inactive.set(token.hash, true, { ttl: this.options.inactiveCacheSeconds * 1000 });
+      const code = error instanceof AuthzError ? error.code : 'internal';
+      this.metrics.introspection(code === 'invalid_token' ? 'inactive' : code, (performance.now() - started) / 1000);
+      if (code === 'invalid_token' && this.options.inactiveCacheSeconds > 0) this.#inactive.set(token.hash, true, { ttl: this.options.inactiveCacheSeconds * 1000 });
       throw error;
     }
     const cap = now + this.options.maxCacheSeconds * 1000;
     const expiresAt = typeof body.exp === 'number' ? body.exp : Math.floor(cap / 1000);
+    const subject = typeof body.sub === 'string' ? body.sub : undefined;
     return {
       principal: {
         issuer: this.issuer.issuer,
-        subject: typeof body.sub === 'string' ? body.sub : undefined,
+        subject,
+        subjectFingerprint: subjectFingerprint(this.issuer.issuer, subject),
         clientId: typeof body.client_id === 'string' ? body.client_id : undefined,
         scopes: scopesOf(body),
         expiresAt,

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
 import type { InboundToken } from './inbound-token.js';
-import type { Validation } from './principal.js';
+import { subjectFingerprint, type Validation } from './principal.js';
 import { scopesOf } from './scopes.js';
 
 /** jose failures that mean "could not get the keys", not "bad token". */
@@ -47,9 +47,11 @@ export class JwtValidator {
     } catch (error) {
       throw classify(error);
     }
+    const subject = typeof payload.sub === 'string' ? payload.sub : undefined;
     const principal = {
       issuer,
-      subject: typeof payload.sub === 'string' ? payload.sub : undefined,
+      subject,
+      subjectFingerprint: subjectFingerprint(issuer, subject),
       clientId: typeof payload.client_id === 'string' ? payload.client_id : typeof payload.azp === 'string' ? payload.azp : undefined,
       scopes: scopesOf(payload),
       expiresAt: payload.exp!,

@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
+
 /** Who the inbound token speaks for, as far as the Check path needs to know. */
 export interface Principal {
   readonly issuer: string;
   readonly subject: string | undefined;
+  /** short hash of issuer and subject, for logs: correlates a user's checks without naming them */
+  readonly subjectFingerprint: string | undefined;
   /** RFC 9068 §2.2 / RFC 8693 §4.3 `client_id` */
   readonly clientId: string | undefined;
   readonly scopes: readonly string[];
@@ -13,4 +17,9 @@ export interface Principal {
 export interface Validation {
   readonly principal: Principal;
   readonly reusableUntil: number;
+}
+
+/** A short, non-reversible name of (issuer, subject) for logs. */
+export function subjectFingerprint(issuer: string, subject: string | undefined): string | undefined {
+  return subject === undefined ? undefined : createHash('sha256').update(`${issuer}\n${subject}`).digest('base64url').slice(0, 12);
 }

@@ -26,9 +26,12 @@ export class TokenValidator {
     this.#validated = createTtlCache<Principal>(cacheMax, clock);
   }
 
-  async validate(token: InboundToken): Promise<Principal> {
-    const cached = this.#validated.get(token.hash);
-    if (cached) return cached;
+  /** Synchronous on a cache hit, so the hot path allocates no promise. */
+  validate(token: InboundToken): Principal | Promise<Principal> {
+    return this.#validated.get(token.hash) ?? this.#validate(token);
+  }
+
+  async #validate(token: InboundToken): Promise<Principal> {
     const { principal, reusableUntil } = await this.#validatorFor(token).validate(token);
     const ttl = Math.floor(reusableUntil - this.clock());
     if (ttl > 0) this.#validated.set(token.hash, principal, { ttl });

@@ -117,7 +117,7 @@ t.test('the AS rejects our client (invalid_client) → 500, logged as an error',
   const service = await startService(t, serviceEnv(as, { CLIENT_SECRET: 'wrong-secret' }));
   const result = summarize(await service.client.check(bearer(await as.mintAccessToken({ sub: 'alice' }))));
   t.same([result.httpStatus, result.grpcCode], [500, 13]);
-  t.ok(service.logs.some((line) => line.level === 'error' && line.code === 'misconfigured'), 'an error line names the misconfiguration');
+  t.ok(service.logs.some((line) => line.level === 'error' && line.outcome === 'misconfigured'), 'an error line names the misconfiguration');
   t.equal(service.logText().includes('wrong-secret'), false, 'the secret is not logged');
 });
 

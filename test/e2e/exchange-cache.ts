@@ -15,7 +15,7 @@ t.test('a hit makes no call to the token endpoint', async (t) => {
   const second = summarize(await service.client.check({ raw: true, ...bearer(token) }));
   t.equal(as.exchanges.length, 1);
   t.equal(second.headers.authorization, first.headers.authorization, 'the cached token is served');
-  t.equal(service.app.metrics.cacheHits.value(), 1);
+  t.equal(await service.app.metrics.value('authz_exchange_cache_hits_total'), 1);
 });
 
 t.test('50 concurrent misses for one token make one call', async (t) => {

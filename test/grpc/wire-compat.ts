@@ -246,7 +246,7 @@ interface ExpectedDenial {
 }
 
 // SPEC §3 "Denied", row by row; `internal` (an unexpected exception) fails closed as 500/INTERNAL.
-const SPEC_DENIALS: Record<AuthzErrorCode, ExpectedDenial> = {
+const SPEC_DENIALS: Record<Exclude<AuthzErrorCode, 'resource_metadata'>, ExpectedDenial> = {
   missing_token: { http: 401, httpName: 'Unauthorized', grpc: 16, challenge: (m) => `Bearer resource_metadata="${m}"`, retryAfter: false },
   invalid_request: { http: 400, httpName: 'BadRequest', grpc: 3, challenge: (m) => `Bearer error="invalid_request", resource_metadata="${m}"`, retryAfter: false },
   invalid_token: { http: 401, httpName: 'Unauthorized', grpc: 16, challenge: (m) => `Bearer error="invalid_token", resource_metadata="${m}"`, retryAfter: false },
@@ -258,18 +258,22 @@ const SPEC_DENIALS: Record<AuthzErrorCode, ExpectedDenial> = {
   // Not a SPEC §3 row: a request no exchange target matches (issue 3) is denied like a non-HTTP check.
   no_target: { http: 403, httpName: 'Forbidden', grpc: 7, challenge: () => undefined, retryAfter: false },
   internal: { http: 500, httpName: 'InternalServerError', grpc: 13, challenge: () => undefined, retryAfter: false },
+  // Not a SPEC §3 row: the gRPC deadline would pass first (issue 4 item 8), answered like an outage.
+  deadline: { http: 503, httpName: 'ServiceUnavailable', grpc: 14, challenge: () => undefined, retryAfter: true },
 };
+/** Not a denial: the RFC 9728 document answered as a 200 local reply (tested on its own below). */
+const DENIAL_CODES = (Object.keys(OUTCOMES) as AuthzErrorCode[]).filter((code) => code !== 'resource_metadata');
 
 t.test('deny: every outcome decodes, with the official schema, as SPEC §3 requires', async (t) => {
-  t.strictSame(Object.keys(OUTCOMES).sort(), Object.keys(SPEC_DENIALS).sort(), 'this test covers every code in OUTCOMES');
+  t.strictSame([...DENIAL_CODES].sort(), Object.keys(SPEC_DENIALS).sort(), 'this test covers every code in OUTCOMES');
   const statusEnum = CheckResponse.root.lookupEnum('envoy.type.v3.StatusCode');
 
   for (const resource of [RESOURCE, 'https://api.example.com:8443/tools/mcp']) {
     const builder = new ResponseBuilder(resource);
     const metadata = expectedMetadataUrl(resource);
-    for (const code of Object.keys(OUTCOMES) as AuthzErrorCode[]) {
+    for (const code of DENIAL_CODES) {
       t.test(`${code} (${resource})`, async (t) => {
-        const expected = SPEC_DENIALS[code];
+        const expected = SPEC_DENIALS[code as keyof typeof SPEC_DENIALS];
         const scopes = ['mcp:tools', 'mcp:admin'];
         const description = `the ${code} description`;
         const error = code === 'insufficient_scope' ? new InsufficientScopeError(scopes) : new AuthzError(code, description);
@@ -308,6 +312,16 @@ t.test('deny: every outcome decodes, with the official schema, as SPEC §3 requi
       });
     }
   }
+});
+
+t.test('RFC 9728 metadata through the proxy: a 200 local reply carrying the document', async (t) => {
+  const document = JSON.stringify({ resource: RESOURCE, authorization_servers: ['https://as.example.com'], bearer_methods_supported: ['header'] });
+  const { object, message } = throughEnvoy(new ResponseBuilder(RESOURCE, document).deny(new AuthzError('resource_metadata', 'metadata')));
+  t.equal(object.http_response, 'denied_response');
+  t.not(message.status.code, 0, 'a non-OK status, so Envoy sends the local reply');
+  t.equal(object.denied_response.status.code, 'OK', 'HTTP 200');
+  t.equal(object.denied_response.body, document);
+  t.same(object.denied_response.headers.map((option: Obj) => [option.header.key, option.header.value]), [['content-type', 'application/json']]);
 });
 
 // ---------------------------------------------------------------- schema

@@ -53,7 +53,7 @@ t.test('an issuer mismatch in the metadata is a misconfiguration', async (t) => 
   const result = summarize(await service.client.check({ headers: { authorization: `Bearer ${token}` } }));
   t.same([result.httpStatus, result.grpcCode], [500, 13]);
   t.equal(service.app.isReady(), false);
-  t.ok(service.logs.some((line) => line.level === 'error' && line.code === 'misconfigured'));
+  t.ok(service.logs.some((line) => line.level === 'error' && line.outcome === 'misconfigured'));
 });
 
 t.test('discovered endpoints over plain http off loopback are refused', async (t) => {

@@ -27,8 +27,13 @@ t.test('operations endpoints', async (t) => {
   await service.client.check(bearer(await as.mintAccessToken({ sub: 'alice', scope: 'mcp:tools' })));
   await service.client.check({ headers: {} });
   const metrics = await (await fetch(`${base}/metrics`)).text();
-  t.match(metrics, /^authz_checks_total\{outcome="allowed"\} 1$/m);
-  t.match(metrics, /^authz_checks_total\{outcome="missing_token"\} 1$/m);
+  t.match(metrics, /^authz_checks_total\{outcome="allowed",target="default"\} 1$/m);
+  t.match(metrics, /^authz_checks_total\{outcome="missing_token",target=""\} 1$/m);
+  t.match(metrics, /^authz_check_duration_seconds_count\{outcome="allowed"\} 1$/m);
+  t.match(metrics, /^authz_exchange_duration_seconds_count\{outcome="ok"\} 1$/m);
+  t.match(metrics, /^authz_exchange_cache_entries 1$/m);
+  t.match(metrics, /^authz_jwks_fetches_total\{outcome="ok"\} 1$/m);
+  t.match(metrics, /^nodejs_eventloop_lag_p99_seconds /m, 'event-loop delay');
   t.match(metrics, /^authz_exchange_calls_total\{outcome="ok"\} 1$/m);
   t.match(metrics, /^authz_exchange_cache_misses_total 1$/m);
   t.match(metrics, /^# TYPE authz_exchange_cache_hits_total counter$/m);
