@@ -16,6 +16,7 @@ import { HttpClient } from './oauth/http.js';
 import { OpsHttpServer } from './ops/http-server.js';
 import { Metrics } from './ops/metrics.js';
 import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
+import { Tracing } from './ops/tracing.js';
 import { IntrospectionValidator } from './validation/introspection.js';
 import { JwtValidator } from './validation/jwt.js';
 import { TokenValidator, type IssuerValidator } from './validation/token-validator.js';
@@ -46,6 +47,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const log = options.log ?? silentLogger;
   const metrics = new Metrics();
   const { authorizationServer: limits } = config;
+  const tracing = config.tracing ? new Tracing() : undefined;
 
   // One bounded HTTP client, plus one per client certificate (the certificate belongs to the connection).
   const http = new HttpClient(limits);
@@ -96,6 +98,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
           },
           clock,
           metrics,
+          tracing,
         )
       : new JwtValidator(issuer, keysOf(issuer), config.validation.clockToleranceSeconds, clock);
   const validators = new Map(config.issuers.map((issuer) => [issuer.issuer, validatorOf(issuer)]));
@@ -109,7 +112,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     return alias ?? required(discovered.tokenEndpoint, 'token_endpoint', 'TOKEN_EXCHANGE_ENDPOINT_URL');
   };
   const exchangers = config.targets.map(
-    (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics),
+    (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics, tracing),
   );
 
   const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
@@ -123,6 +126,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     targets: new TargetSelector(exchangers, config),
     cache,
     metadataPaths: new Set(config.serveResourceMetadata ? metadataPaths : []),
+    tracing,
   });
   const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
 

@@ -3,6 +3,7 @@ import type { ExchangeCache } from '../exchange/cache.js';
 import { actorToken } from '../exchange/actor.js';
 import type { TargetSelector } from '../exchange/targets.js';
 import type { TokenExchanger } from '../exchange/token-exchange.js';
+import type { TraceParent, Tracing } from '../ops/tracing.js';
 import { inboundToken, type InboundToken } from '../validation/inbound-token.js';
 import type { Principal } from '../validation/principal.js';
 import { requireScopes } from '../validation/scopes.js';
@@ -12,7 +13,7 @@ import { requestView, type RequestView } from './request.js';
 
 /** Validates an inbound token into a principal (JWKS or introspection, routed by issuer); synchronous when cached. */
 export interface TokenValidator {
-  validate(token: InboundToken): Principal | Promise<Principal>;
+  validate(token: InboundToken, parent?: TraceParent): Principal | Promise<Principal>;
 }
 
 export type Decision =
@@ -34,6 +35,8 @@ export interface PipelineOptions {
   readonly cache: ExchangeCache;
   /** RFC 9728 metadata paths a Check may be answered for directly (issue: "RFC 9728 through the proxy") */
   readonly metadataPaths: ReadonlySet<string>;
+  /** when tracing is on: spans for the calls a check makes, under the request's trace */
+  readonly tracing?: Tracing | undefined;
 }
 
 const RESOURCE_METADATA = new AuthzError('resource_metadata', 'protected resource metadata');
@@ -55,22 +58,23 @@ export class CheckPipeline {
       if (!view) throw new AuthzError('not_http', 'only HTTP requests are authorized');
       if (this.#isMetadataRequest(request)) return { allowed: false, error: RESOURCE_METADATA };
       token = inboundToken(bearerToken(view, this.options.maxTokenBytes));
-      const principal = this.options.validator.validate(token);
+      const parent = this.options.tracing?.parentOf(view);
+      const principal = this.options.validator.validate(token, parent);
       const known = token;
-      if (principal instanceof Promise) return principal.then((resolved) => this.#exchange(request, view, known, resolved), (error) => deny(error, known));
-      return this.#exchange(request, view, token, principal);
+      if (principal instanceof Promise) return principal.then((resolved) => this.#exchange(request, view, known, resolved, parent), (error) => deny(error, known));
+      return this.#exchange(request, view, token, principal, parent);
     } catch (error) {
       return deny(error, token);
     }
   }
 
-  #exchange(request: CheckRequest, view: RequestView, token: InboundToken, principal: Principal): Decision | Promise<Decision> {
+  #exchange(request: CheckRequest, view: RequestView, token: InboundToken, principal: Principal, parent: TraceParent | undefined): Decision | Promise<Decision> {
     let exchanger: TokenExchanger | undefined;
     try {
       exchanger = this.options.targets.select(request);
       requireScopes(principal, exchanger.target.requiredScopes);
       const actor = actorToken(exchanger.target.actor, view, token.value, this.options.maxTokenBytes);
-      const exchanged = this.options.cache.get(token, principal, exchanger, actor);
+      const exchanged = this.options.cache.get(token, principal, exchanger, actor, parent);
       const chosen = exchanger;
       if (typeof exchanged === 'string') return { allowed: true, exchangedToken: exchanged, cached: true, principal, token, exchanger };
       return exchanged.then(

@@ -411,17 +411,26 @@ function peerCertificate(socket: Socket): PeerCertificate | undefined {
   return certificate?.raw ? certificate : undefined;
 }
 
-/** RFC 4514 string → RDN list [type, value], most specific (leftmost) first; escapes decoded. */
-function parseRfc4514(dn: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
+/** An RFC 4514 distinguished name as comparable data: RDNs most specific (leftmost) first, each RDN's attributes sorted. */
+type DistinguishedName = Array<Array<[string, string]>>;
+
+/** Parse an RFC 4514 string: RDNs split on unescaped ',', multi-valued RDNs on unescaped '+', escapes (`\c`, and `\HH` for ASCII) decoded. */
+function parseRfc4514(dn: string): DistinguishedName {
+  const rdns: DistinguishedName = [];
+  let rdn: Array<[string, string]> = [];
   let type = '';
   let value = '';
   let inValue = false;
-  const push = () => {
-    out.push([type.trim().toUpperCase(), value.trim()]);
+  const endAttribute = () => {
+    rdn.push([type.trim().toUpperCase(), value.trim()]);
     type = '';
     value = '';
     inValue = false;
+  };
+  const endRdn = () => {
+    endAttribute();
+    rdns.push(rdn.sort(([a, x], [b, y]) => (a + '=' + x).localeCompare(b + '=' + y)));
+    rdn = [];
   };
   for (let i = 0; i < dn.length; i++) {
     const char = dn[i]!;
@@ -435,29 +444,25 @@ function parseRfc4514(dn: string): Array<[string, string]> {
       }
     } else if (!inValue && char === '=') {
       inValue = true;
-    } else if (char === ',' || char === '+') {
-      push();
+    } else if (char === ',') {
+      endRdn();
+    } else if (char === '+') {
+      endAttribute();
     } else if (inValue) {
       value += char;
     } else {
       type += char;
     }
   }
-  if (type || value) push();
-  return out;
+  if (type || value || rdn.length) endRdn();
+  return rdns;
 }
 
-/** Certificate subject → RDN list, most specific first (RFC 4514 order is the reverse of the certificate's). */
-function certificateSubject(raw: Buffer): Array<[string, string]> {
-  // Node prints the subject one attribute per line, in certificate order (most significant first).
-  return new X509Certificate(raw).subject
-    .split('\n')
-    .filter(Boolean)
-    .map((line): [string, string] => {
-      const at = line.indexOf('=');
-      return [line.slice(0, at).trim().toUpperCase(), line.slice(at + 1).trim()];
-    })
-    .reverse();
+/** A certificate's subject as comparable data (see parseRfc4514). */
+function certificateSubject(raw: Buffer): DistinguishedName {
+  // Node prints one RDN per line, in certificate order (most significant first), values escaped
+  // as in RFC 2253 and multi-valued RDNs joined by ' + ': reversed and comma-joined, that is RFC 4514.
+  return parseRfc4514(new X509Certificate(raw).subject.split('\n').filter(Boolean).reverse().join(','));
 }
 
 /** 401 invalid_client (oidc-provider's InvalidClientAuth) with `description` instead of its generic one. */
@@ -1036,13 +1041,11 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
               // Chains to options.tls.ca (the TLS layer verified it; requestCert without rejectUnauthorized).
               certificateAuthorized: (ctx: OidcContext) => (ctx.req.socket as Partial<TLSSocket>).authorized === true,
               // RFC 8705 §2.1.2: tls_client_auth_subject_dn is an RFC 4514 DN; attribute types are
-              // compared case-insensitively, values exactly, RDNs in order.
+              // compared case-insensitively, values exactly (after unescaping), RDNs in order.
               certificateSubjectMatches: (ctx: OidcContext, property: string, expected: string) => {
                 const certificate = peerCertificate(ctx.req.socket);
                 if (!certificate || property !== 'tls_client_auth_subject_dn') return false;
-                const actual = certificateSubject(certificate.raw);
-                const wanted = parseRfc4514(expected);
-                return actual.length === wanted.length && actual.every(([type, value], i) => type === wanted[i]![0] && value === wanted[i]![1]);
+                return JSON.stringify(certificateSubject(certificate.raw)) === JSON.stringify(parseRfc4514(expected));
               },
             },
             resourceIndicators: {

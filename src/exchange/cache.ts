@@ -4,6 +4,7 @@ import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from '../validation/inbound-token.js';
 import type { Principal } from '../validation/principal.js';
 import { createHash } from 'node:crypto';
+import type { TraceParent } from '../ops/tracing.js';
 import type { ExchangeResult, TokenExchanger } from './token-exchange.js';
 
 /** Longest skew taken off `expires_in` (SPEC §4: min(30 s, 10 %)). */
@@ -39,7 +40,7 @@ export class ExchangeCache {
   }
 
   /** The exchanged token for this inbound token and target, from the cache or one shared call. */
-  get(token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken?: string): Promise<string> | string {
+  get(token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken?: string, parent?: TraceParent): Promise<string> | string {
     const actorKey = actorToken === undefined ? '' : `.${createHash('sha256').update(actorToken).digest('base64url')}`;
     const key = `${exchanger.identity}.${token.hash}${actorKey}`;
     const cached = this.#entries.get(key);
@@ -50,15 +51,15 @@ export class ExchangeCache {
     this.metrics.cacheMiss();
     let pending = this.#inFlight.get(key);
     if (!pending) {
-      pending = this.#exchange(key, token, principal, exchanger, actorToken);
+      pending = this.#exchange(key, token, principal, exchanger, actorToken, parent);
       this.#inFlight.set(key, pending);
     }
     return pending;
   }
 
-  async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined): Promise<string> {
+  async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<string> {
     try {
-      const result = await exchanger.exchange(token.value, actorToken);
+      const result = await exchanger.exchange(token.value, actorToken, parent);
       const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, this.clock());
       if (ttl > 0) this.#entries.set(key, result.accessToken, { ttl });
       return result.accessToken;

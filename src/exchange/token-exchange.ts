@@ -5,6 +5,7 @@ import { AuthzError } from '../errors.js';
 import type { ClientAuthentication } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { TraceParent, Tracing } from '../ops/tracing.js';
 import { requestBody, requestShape, type RequestShape } from './request-body.js';
 
 /** A successful exchange (RFC 8693 §2.2.1). */
@@ -82,18 +83,21 @@ export class TokenExchanger {
     private readonly endpoint: () => Promise<string>,
     private readonly authenticate: ClientAuthentication,
     private readonly metrics: Metrics,
+    private readonly tracing?: Tracing,
   ) {
     this.#shape = requestShape(target);
     this.identity = targetIdentity(target);
   }
 
-  async exchange(subjectToken: string, actorToken: string | undefined): Promise<ExchangeResult> {
+  async exchange(subjectToken: string, actorToken: string | undefined, parent?: TraceParent): Promise<ExchangeResult> {
     const started = performance.now();
     try {
       const endpoint = await this.endpoint();
       const credentials = await this.authenticate(endpoint);
       const body = requestBody(this.#shape, credentials.params, subjectToken, actorToken);
-      const response = await this.http.postForm(endpoint, body, credentials.headers);
+      const send = (trace: Record<string, string>) => this.http.postForm(endpoint, body, { ...credentials.headers, ...trace });
+      const attributes = { 'server.address': new URL(endpoint).host, 'authz.target': this.target.name };
+      const response = this.tracing && parent ? await this.tracing.span('token exchange', parent, attributes, send) : await send({});
       const result = processExchangeResponse(response, this.target.requestedTokenType, this.target.profile);
       this.metrics.exchange('ok', (performance.now() - started) / 1000);
       return result;

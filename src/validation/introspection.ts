@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/model.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { TraceParent, Tracing } from '../ops/tracing.js';
 import { AuthzError } from '../errors.js';
 import type { ClientAuthentication } from '../oauth/client-auth.js';
 import { formEncode } from '../oauth/client-auth.js';
@@ -58,11 +59,12 @@ export class IntrospectionValidator {
     private readonly options: IntrospectionOptions,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
+    private readonly tracing?: Tracing,
   ) {
     this.#inactive = createTtlCache<true>(options.cacheMax, clock);
   }
 
-  async validate(token: InboundToken): Promise<Validation> {
+  async validate(token: InboundToken, parent?: TraceParent): Promise<Validation> {
     if (this.#inactive.get(token.hash)) throw new AuthzError('invalid_token', 'the access token is not active');
     const endpoint = this.issuer.introspection!.endpoint;
     const started = performance.now();
@@ -70,7 +72,8 @@ export class IntrospectionValidator {
     const now = this.clock();
     try {
       const credentials = await this.authenticate(endpoint);
-      const response = await this.http.postForm(endpoint, introspectionBody(token.value, credentials.params), credentials.headers);
+      const send = (trace: Record<string, string>) => this.http.postForm(endpoint, introspectionBody(token.value, credentials.params), { ...credentials.headers, ...trace });
+      const response = this.tracing && parent ? await this.tracing.span('introspection', parent, { 'server.address': new URL(endpoint).host }, send) : await send({});
       body = processIntrospectionResponse(response, this.issuer, now, this.options.clockToleranceSeconds);
       this.metrics.introspection('active', (performance.now() - started) / 1000);
     } catch (error) {

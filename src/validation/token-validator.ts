@@ -1,11 +1,12 @@
 import type { Clock } from '../clock.js';
 import { AuthzError } from '../errors.js';
 import { createTtlCache } from '../ttl-cache.js';
+import type { TraceParent } from '../ops/tracing.js';
 import type { InboundToken } from './inbound-token.js';
 import type { Principal, Validation } from './principal.js';
 
 export interface IssuerValidator {
-  validate(token: InboundToken): Promise<Validation>;
+  validate(token: InboundToken, parent?: TraceParent): Promise<Validation>;
 }
 
 /**
@@ -27,12 +28,12 @@ export class TokenValidator {
   }
 
   /** Synchronous on a cache hit, so the hot path allocates no promise. */
-  validate(token: InboundToken): Principal | Promise<Principal> {
-    return this.#validated.get(token.hash) ?? this.#validate(token);
+  validate(token: InboundToken, parent?: TraceParent): Principal | Promise<Principal> {
+    return this.#validated.get(token.hash) ?? this.#validate(token, parent);
   }
 
-  async #validate(token: InboundToken): Promise<Principal> {
-    const { principal, reusableUntil } = await this.#validatorFor(token).validate(token);
+  async #validate(token: InboundToken, parent: TraceParent | undefined): Promise<Principal> {
+    const { principal, reusableUntil } = await this.#validatorFor(token).validate(token, parent);
     const ttl = Math.floor(reusableUntil - this.clock());
     if (ttl > 0) this.#validated.set(token.hash, principal, { ttl });
     return principal;

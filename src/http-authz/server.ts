@@ -1,0 +1,211 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { CheckRequest } from '../check/check-request.js';
+import type { Decision } from '../check/pipeline.js';
+import type { ResponseBuilder } from '../check/response.js';
+import { AuthzError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { checkRequestOf } from './request.js';
+import { httpAnswerOf, type HttpAnswer } from './response.js';
+
+export interface HttpAuthzOptions {
+  pipeline: { decide(request: CheckRequest): Decision | Promise<Decision> };
+  responses: Pick<ResponseBuilder, 'allow' | 'deny'>;
+  log: Logger;
+  /** called once per answered request with the decision (an `internal` one when the pipeline threw) and its duration, for metrics and the decision log line */
+  onDecision?: (decision: Decision, seconds: number) => void;
+  /**
+   * Largest request head (request line + headers) accepted; above it Node answers 431
+   * before the pipeline runs. Default 32 KiB, so a token of `MAX_TOKEN_BYTES` (16 KiB by
+   * default) plus ordinary headers still reaches the pipeline and gets its SPEC answer.
+   */
+  maxHeaderBytes?: number;
+}
+
+/** Limits of the listener; the proxies keep connections to it open. */
+export const HTTP_AUTHZ_LIMITS = {
+  /** the whole request head must arrive within this */
+  headersTimeoutMs: 10_000,
+  /** the whole request, body included, must arrive within this */
+  requestTimeoutMs: 30_000,
+  /**
+   * Idle keep-alive connections are closed after this. Longer than the proxies' own idle
+   * timeouts (nginx upstream keepalive 60 s, Go's transport in Traefik 90 s, the 60 s the
+   * example Envoy cluster sets), so the proxy, not this server, closes an idle connection
+   * and never sends a request on a connection that is being closed.
+   */
+  keepAliveTimeoutMs: 120_000,
+  maxHeaderBytes: 32 * 1024,
+  /** a body (Envoy `with_request_body`) is read and discarded up to this; beyond it the connection is closed after the answer */
+  maxDrainBytes: 1024 * 1024,
+} as const;
+
+const INTERNAL = 'the check failed unexpectedly';
+
+/** Last resort when even the denial cannot be built. */
+const SERVER_ERROR: HttpAnswer = {
+  status: 500,
+  headers: { 'cache-control': 'no-store', 'content-type': 'application/json' },
+  body: JSON.stringify({ error: 'server_error', error_description: INTERNAL }),
+};
+
+/**
+ * The check pipeline behind a plain HTTP endpoint, for Envoy's ext_authz `http_service`,
+ * nginx `auth_request` and Traefik `forwardAuth`. Every method and path is an
+ * authorization request. Allowed → 200 with the exchanged token in the response header
+ * the proxy copies upstream; denied → the SPEC §3 status, headers and JSON body. The
+ * decision uses headers only: a request body is never buffered (drained, bounded).
+ */
+export class HttpAuthzServer {
+  readonly #server: Server;
+  readonly #options: HttpAuthzOptions;
+
+  constructor(options: HttpAuthzOptions) {
+    this.#options = options;
+    this.#server = createServer({ maxHeaderSize: options.maxHeaderBytes ?? HTTP_AUTHZ_LIMITS.maxHeaderBytes }, (request, response) => this.#handle(request, response));
+    // `Expect: 100-continue`: answer at once without inviting the body (no 100 Continue).
+    this.#server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+      response.setHeader('connection', 'close');
+      this.#handle(request, response);
+    });
+    this.#server.headersTimeout = HTTP_AUTHZ_LIMITS.headersTimeoutMs;
+    this.#server.requestTimeout = HTTP_AUTHZ_LIMITS.requestTimeoutMs;
+    this.#server.keepAliveTimeout = HTTP_AUTHZ_LIMITS.keepAliveTimeoutMs;
+  }
+
+  listen(address: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, address, () => {
+        this.#server.off('error', reject);
+        resolve((this.#server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops accepting; in-flight requests get up to `graceMs` to be answered, then every connection is closed. */
+  close(graceMs = 0): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#server.listening) return resolve();
+      let timer: NodeJS.Timeout | undefined;
+      this.#server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.#server.closeIdleConnections();
+      if (graceMs > 0) timer = setTimeout(() => this.#server.closeAllConnections(), graceMs).unref();
+      else this.#server.closeAllConnections();
+    });
+  }
+
+  #handle(request: IncomingMessage, response: ServerResponse): void {
+    const started = performance.now();
+    discardBody(request, response);
+    let pending: Decision | Promise<Decision>;
+    try {
+      pending = this.#options.pipeline.decide(checkRequestOf(request));
+    } catch (error) {
+      pending = this.#failed(error);
+    }
+    if (!isPromise(pending)) return this.#answer(pending, started, response);
+    pending.then(
+      (decision) => this.#answer(decision, started, response),
+      (error: unknown) => this.#answer(this.#failed(error), started, response),
+    );
+  }
+
+  #answer(decision: Decision, started: number, response: ServerResponse): void {
+    let answered = decision;
+    let answer: HttpAnswer;
+    try {
+      answer = httpAnswerOf(this.#build(decision));
+    } catch (error) {
+      answered = this.#failed(error);
+      answer = this.#fallback(answered.error);
+    }
+    try {
+      this.#options.onDecision?.(answered, (performance.now() - started) / 1000);
+    } catch (error) {
+      this.#options.log.error('http authorization: onDecision failed', { cause: causeName(error) });
+    }
+    send(response, answer);
+  }
+
+  /**
+   * An exception outside the pipeline's own error handling: fail closed (500). The
+   * pipeline's caller logs decisions; this is logged here, by class only (a message could
+   * quote a token).
+   */
+  #failed(error: unknown): Extract<Decision, { allowed: false }> {
+    this.#options.log.error('http authorization failed unexpectedly', { cause: causeName(error) });
+    return { allowed: false, error: new AuthzError('internal', INTERNAL, { cause: error }) };
+  }
+
+  #build(decision: Decision) {
+    const { responses } = this.#options;
+    return decision.allowed ? responses.allow(decision.exchangedToken, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error);
+  }
+
+  #fallback(error: AuthzError): HttpAnswer {
+    try {
+      return httpAnswerOf(this.#options.responses.deny(error));
+    } catch {
+      return SERVER_ERROR;
+    }
+  }
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function causeName(cause: unknown): string {
+  if (!(cause instanceof Error)) return typeof cause;
+  return String((cause as { code?: unknown }).code ?? cause.name);
+}
+
+function send(response: ServerResponse, answer: HttpAnswer): void {
+  if (response.headersSent || response.destroyed) return;
+  try {
+    response.statusCode = answer.status;
+    for (const [name, value] of Object.entries(answer.headers)) response.setHeader(name, value);
+    response.setHeader('content-length', Buffer.byteLength(answer.body));
+    response.end(answer.body);
+  } catch {
+    // An invalid header value (Node refuses CR/LF): nothing of it was sent yet.
+    if (response.headersSent) return void response.destroy();
+    for (const name of response.getHeaderNames()) if (name !== 'connection') response.removeHeader(name);
+    response.statusCode = SERVER_ERROR.status;
+    for (const [name, value] of Object.entries(SERVER_ERROR.headers)) response.setHeader(name, value);
+    response.setHeader('content-length', Buffer.byteLength(SERVER_ERROR.body));
+    response.end(SERVER_ERROR.body);
+  }
+}
+
+/**
+ * The decision never depends on the body (Envoy sends one with `with_request_body`, and
+ * a Traefik `forwardBody` or a misconfigured nginx may too). It is read and dropped chunk
+ * by chunk so the connection can be reused; past `maxDrainBytes` (or a larger declared
+ * `content-length`) reading stops and the connection is closed once the answer is out.
+ */
+function discardBody(request: IncomingMessage, response: ServerResponse): void {
+  const limit = HTTP_AUTHZ_LIMITS.maxDrainBytes;
+  let seen = 0;
+  const stop = () => {
+    request.pause();
+    request.removeListener('data', count);
+    if (response.writableFinished) request.socket.destroy();
+    else {
+      if (!response.headersSent) response.setHeader('connection', 'close');
+      response.once('finish', () => request.socket.destroy());
+    }
+  };
+  const count = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit) stop();
+  };
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return stop();
+  request.on('data', count);
+  request.on('error', () => {});
+}
