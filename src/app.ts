@@ -38,6 +38,7 @@ export interface App {
 /** Between attempts to reach the authorization servers at start-up. */
 const WARM_UP_RETRY_MS = 2000;
 
+
 /**
  * Wires the service from a validated config. Nothing listens or calls out until
  * `start()`; tests build apps on port 0 and close them.
@@ -79,7 +80,12 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const keysOf = (issuer: IssuerConfig) => async () => {
     const uri = issuer.jwksUri ?? required((await metadataOf(issuer.issuer).get()).jwksUri, 'jwks_uri', 'JWKS_URI');
     if (!keySets.has(issuer.issuer)) {
-      keySets.set(issuer.issuer, createRemoteJWKSet(new URL(uri), { timeoutDuration: limits.timeoutMs, [customFetch]: countedFetch as never }));
+      // Keys never expire on their own (cacheMaxAge: Infinity): a JWKS outage must not fail checks whose keys are held.
+      // They are refreshed in the background (JWKS_REFRESH_SECONDS), and an unknown kid reloads them at most once per JWKS_COOLDOWN_SECONDS.
+      keySets.set(
+        issuer.issuer,
+        createRemoteJWKSet(new URL(uri), { timeoutDuration: limits.timeoutMs, cacheMaxAge: Infinity, cooldownDuration: limits.jwksCooldownSeconds * 1000, [customFetch]: countedFetch as never }),
+      );
     }
     return keySets.get(issuer.issuer)!;
   };
@@ -112,7 +118,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     return alias ?? required(discovered.tokenEndpoint, 'token_endpoint', 'TOKEN_EXCHANGE_ENDPOINT_URL');
   };
   const exchangers = config.targets.map(
-    (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics, tracing),
+    (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics, clock, tracing),
   );
 
   const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
@@ -146,6 +152,10 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   });
 
   let warmUpTimer: NodeJS.Timeout | undefined;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  const refreshKeys = () => {
+    for (const keys of keySets.values()) keys.reload().catch(() => {}); // on failure the held keys stay
+  };
   /** Discover endpoints and load keys before the first check needs them; retry until it works. */
   const warmUp = async () => {
     try {
@@ -168,6 +178,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       const grpcPort = await grpc.listen(config.listen.address, config.listen.grpcPort);
       const httpPort = await ops.listen(config.listen.address, config.listen.httpPort);
       listening = true;
+      refreshTimer = setInterval(refreshKeys, limits.jwksRefreshSeconds * 1000).unref();
       log.info('listening', { grpcPort, httpPort, address: config.listen.address });
       void warmUp();
       return { grpcPort, httpPort };
@@ -175,6 +186,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     async close() {
       closing = true;
       clearTimeout(warmUpTimer);
+      clearInterval(refreshTimer);
       await grpc.close(config.shutdownGraceMs);
       await ops.close();
       await Promise.all([http, ...mtlsClients.values()].map((client) => client.close()));

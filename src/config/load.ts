@@ -70,6 +70,8 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
       maxResponseBytes: service.authorizationServerMaxResponseBytes,
       allowInsecureHttp: service.allowInsecureHttp,
       ca,
+      jwksRefreshSeconds: service.jwksRefreshSeconds,
+      jwksCooldownSeconds: service.jwksCooldownSeconds,
     },
     listen: { address: service.listenAddress, grpcPort: service.grpcPort, httpPort: service.httpPort },
     grpc: {

@@ -23,6 +23,8 @@ export interface Config {
     readonly allowInsecureHttp: boolean;
     /** extra trusted CAs (PEM) */
     readonly ca: string | undefined;
+    readonly jwksRefreshSeconds: number;
+    readonly jwksCooldownSeconds: number;
   };
   readonly listen: { readonly address: string; readonly grpcPort: number; readonly httpPort: number };
   readonly grpc: {

@@ -63,6 +63,8 @@ export const SERVICE_SETTINGS = {
   authorizationServerTimeoutMs: setting(integer(100, 60_000), { env: 'AUTHORIZATION_SERVER_TIMEOUT_MS', default: '5000', doc: 'Whole-call limit for discovery, JWKS, introspection and exchange calls.' }),
   authorizationServerMaxResponseBytes: setting(integer(1024, 16_777_216), { env: 'AUTHORIZATION_SERVER_MAX_RESPONSE_BYTES', default: '262144', doc: 'Largest response body read from the authorization server.' }),
   caFile: setting(text, { env: 'AUTHORIZATION_SERVER_CA_FILE', doc: 'PEM bundle of CAs trusted for authorization-server TLS, in addition to the system ones.' }),
+  jwksRefreshSeconds: setting(integer(60, 86_400), { env: 'JWKS_REFRESH_SECONDS', default: '600', doc: 'Keys are refreshed in the background this often; if the JWKS endpoint is down the keys held are kept.' }),
+  jwksCooldownSeconds: setting(integer(0, 3600), { env: 'JWKS_COOLDOWN_SECONDS', default: '30', doc: 'After a JWKS fetch, an unknown `kid` waits this long before it may cause another (bounds an unknown-kid storm).' }),
   allowInsecureHttp: setting(boolean, { env: 'ALLOW_INSECURE_HTTP', default: 'false', doc: 'Allow `http://` authorization-server URLs that are not loopback.' }),
   defaultTarget: setting(text, { env: 'DEFAULT_TARGET', derivedDefault: 'the only target', doc: 'Target used when no rule matches (`CONFIG_FILE` with several targets); none means 403.' }),
   targetContextKey: setting(text, { env: 'TARGET_CONTEXT_KEY', default: 'target', doc: 'Envoy `context_extensions` key that names the target of a route.' }),

@@ -7,6 +7,10 @@
  * Client authentication (token and introspection endpoints) is oidc-provider's own:
  * `none`, `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523 §2.2) and
  * `tls_client_auth` (RFC 8705 §2, with HTTPS and, optionally, `mtls_endpoint_aliases`).
+ * private_key_jwt assertions (oidc-provider 9, `clientJwtAuthExpectedAudience`): `aud` must be
+ * (or, as an array, contain) the issuer, the token endpoint URL, or the URL of the endpoint being
+ * called (so the introspection URL at introspection); URLs are built from the request's own
+ * scheme and Host. `iss` = `sub` = client_id, `exp` and a `jti` never seen before are required.
  *
  * Identity-provider profiles: Keycloak, Okta, Auth0 and Entra ID cannot run here, so with
  * `profile` the token endpoint ENFORCES that provider's documented wire contract instead of plain
@@ -379,7 +383,7 @@ function basicAuth(id: string, secret: string): string {
   return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64')}`;
 }
 
-const asArray = (value: string | string[] | unknown): string[] =>
+const asArray = (value: unknown): string[] =>
   value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)];
 
 const single = (values: string[]): string | string[] => (values.length === 1 ? values[0]! : values);
@@ -1092,9 +1096,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     }
     if (strictSecretMethods) {
       // oidc-provider accepts a client secret in either place (Basic header or body) whatever the
-      // client registered; the rfc8693, okta and auth0 profiles hold the client to its registered
-      // method (Okta and Auth0 do: a client's token endpoint auth method is one of the two).
-      // Keycloak and Entra ID accept both, and so does this server in those profiles.
+      // client registered. The rfc8693, okta and auth0 profiles hold the client to its registered
+      // token_endpoint_auth_method (RFC 7591 §2), so a caller that puts the secret in the wrong
+      // place fails here; Keycloak and Entra ID accept both, and so do those profiles.
       const { prototype } = provider.Client;
       const compare = prototype.compareClientSecret;
       prototype.compareClientSecret = function (this: OidcClient, secret: string) {
@@ -1159,7 +1163,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       if (!known) throw new TypeError(`mintOpaqueToken: ${clientId} is not a registered client`);
       // oidc-provider's own AccessToken model, opaque format: introspection reports accountId as
       // sub, and aud, scope, client_id, iat, exp, iss.
-      const token = new mainProvider.AccessToken({ accountId: sub, clientId, scope, aud, expiresIn: ttl, gty: 'client_credentials' });
+      const token = new mainProvider.AccessToken({ accountId: sub, clientId, scope, aud, expiresIn: ttl });
       return token.save();
     },
 

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { AuthzError } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from '../validation/inbound-token.js';
@@ -21,13 +22,25 @@ export function cacheLifetimeMs(result: ExchangeResult, principal: Principal, fa
   return Math.floor(Math.min(lifetimeSeconds * 1000, principal.expiresAt * 1000 - now));
 }
 
+/** An exchanged token and when to start refreshing it (the last tenth of its cached life). */
+interface Entry {
+  readonly token: string;
+  readonly refreshAt: number;
+}
+
+/** A refused exchange is answered again without a call for this long, so a client retrying a refused token cannot flood the server. */
+const REFUSAL_MEMORY_MS = 5000;
+
 /**
- * Exchanged tokens by (exchange target, inbound token hash, actor token hash). Bounded LRU;
- * concurrent misses for one key share a single call to the token endpoint.
- * A failed exchange is not cached.
+ * Exchanged tokens by (exchange target, inbound token hash, actor token hash).
+ * Bounded LRU; concurrent misses for one key share a single call to the token
+ * endpoint. In the last tenth of an entry's life a hit still serves it and
+ * starts one background refresh (never served past its expiry). A refusal is
+ * remembered briefly; other failures are not cached.
  */
 export class ExchangeCache {
   readonly #entries;
+  readonly #refusals;
   readonly #inFlight = new Map<string, Promise<string>>();
 
   constructor(
@@ -36,7 +49,8 @@ export class ExchangeCache {
     private readonly clock: Clock,
     private readonly metrics: Metrics,
   ) {
-    this.#entries = createTtlCache<string>(max, clock, () => metrics.cacheEviction());
+    this.#entries = createTtlCache<Entry>(max, clock, () => metrics.cacheEviction());
+    this.#refusals = createTtlCache<AuthzError>(max, clock);
   }
 
   /** The exchanged token for this inbound token and target, from the cache or one shared call. */
@@ -46,23 +60,34 @@ export class ExchangeCache {
     const cached = this.#entries.get(key);
     if (cached !== undefined) {
       this.metrics.cacheHit();
-      return cached;
+      if (this.clock() >= cached.refreshAt && !this.#inFlight.has(key)) {
+        // Refresh ahead; a failure leaves the current entry to serve until it expires.
+        this.#start(key, token, principal, exchanger, actorToken, parent).catch(() => {});
+      }
+      return cached.token;
     }
     this.metrics.cacheMiss();
-    let pending = this.#inFlight.get(key);
-    if (!pending) {
-      pending = this.#exchange(key, token, principal, exchanger, actorToken, parent);
-      this.#inFlight.set(key, pending);
-    }
+    const refused = this.#refusals.get(key);
+    if (refused) return Promise.reject(refused);
+    return this.#inFlight.get(key) ?? this.#start(key, token, principal, exchanger, actorToken, parent);
+  }
+
+  #start(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<string> {
+    const pending = this.#exchange(key, token, principal, exchanger, actorToken, parent);
+    this.#inFlight.set(key, pending);
     return pending;
   }
 
   async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<string> {
     try {
       const result = await exchanger.exchange(token.value, actorToken, parent);
-      const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, this.clock());
-      if (ttl > 0) this.#entries.set(key, result.accessToken, { ttl });
+      const now = this.clock();
+      const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, now);
+      if (ttl > 0) this.#entries.set(key, { token: result.accessToken, refreshAt: now + ttl * 0.9 }, { ttl });
       return result.accessToken;
+    } catch (error) {
+      if (error instanceof AuthzError && error.code === 'exchange_refused') this.#refusals.set(key, error, { ttl: REFUSAL_MEMORY_MS });
+      throw error;
     } finally {
       this.#inFlight.delete(key);
     }

@@ -6,6 +6,8 @@ import type { ClientAuthentication } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { TraceParent, Tracing } from '../ops/tracing.js';
+import type { Clock } from '../clock.js';
+import { BreakerOpenError, CircuitBreaker } from './breaker.js';
 import { requestBody, requestShape, type RequestShape } from './request-body.js';
 
 /** A successful exchange (RFC 8693 §2.2.1). */
@@ -73,6 +75,7 @@ function seconds(value: unknown): number | undefined {
 /** Calls the token endpoint for one exchange target: request builder, client authentication, response processor. */
 export class TokenExchanger {
   readonly #shape: RequestShape;
+  readonly #breaker: CircuitBreaker;
   /** Hash of everything that changes what an exchange returns; part of every cache key (SPEC §4). */
   readonly identity: string;
 
@@ -83,9 +86,11 @@ export class TokenExchanger {
     private readonly endpoint: () => Promise<string>,
     private readonly authenticate: ClientAuthentication,
     private readonly metrics: Metrics,
+    clock: Clock,
     private readonly tracing?: Tracing,
   ) {
     this.#shape = requestShape(target);
+    this.#breaker = new CircuitBreaker(clock);
     this.identity = targetIdentity(target);
   }
 
@@ -97,12 +102,13 @@ export class TokenExchanger {
       const body = requestBody(this.#shape, credentials.params, subjectToken, actorToken);
       const send = (trace: Record<string, string>) => this.http.postForm(endpoint, body, { ...credentials.headers, ...trace });
       const attributes = { 'server.address': new URL(endpoint).host, 'authz.target': this.target.name };
-      const response = this.tracing && parent ? await this.tracing.span('token exchange', parent, attributes, send) : await send({});
-      const result = processExchangeResponse(response, this.target.requestedTokenType, this.target.profile);
+      const call = async (trace: Record<string, string>) => processExchangeResponse(await send(trace), this.target.requestedTokenType, this.target.profile);
+      const result = await this.#breaker.run(() => (this.tracing && parent ? this.tracing.span('token exchange', parent, attributes, call) : call({})));
       this.metrics.exchange('ok', (performance.now() - started) / 1000);
       return result;
     } catch (error) {
-      this.metrics.exchange(error instanceof AuthzError ? error.code : 'internal', (performance.now() - started) / 1000);
+      const outcome = error instanceof BreakerOpenError ? 'breaker_open' : error instanceof AuthzError ? error.code : 'internal';
+      this.metrics.exchange(outcome, (performance.now() - started) / 1000);
       throw error;
     }
   }

@@ -9,10 +9,10 @@ import { fingerprintOf } from '../validation/inbound-token.js';
 
 /**
  * Answer this long before Envoy's deadline, so the 503 arrives before Envoy
- * gives up on its own: a fifth of the budget, between 5 and 50 ms (a busy event
+ * gives up on its own: a fifth of the budget, between 5 and 100 ms (a busy event
  * loop fires timers late).
  */
-const deadlineMargin = (budgetMs: number) => Math.min(50, Math.max(5, budgetMs / 5));
+const deadlineMargin = (budgetMs: number) => Math.min(100, Math.max(5, budgetMs / 5));
 const DEADLINE_PASSED = new AuthzError('deadline', 'the authorization server did not answer in time');
 
 /**

@@ -5,6 +5,10 @@ import { summarize } from '../../src/dev/envoy-client.js';
 import { ManualClock } from '../fixtures/clock.js';
 import { authorizationServer, bearer, serviceEnv, startService } from '../fixtures/service.js';
 
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 const exchangedSub = (response: Awaited<ReturnType<typeof summarize>>) => decodeJwt(response.headers.authorization!.slice(7)).sub;
 
 t.test('a hit makes no call to the token endpoint', async (t) => {
@@ -46,13 +50,58 @@ t.test('lifetime from expires_in less the skew', async (t) => {
   const clock = new ManualClock();
   const service = await startService(t, serviceEnv(as), { clock: clock.now });
   const token = await as.mintAccessToken({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
+  const first = summarize(await service.client.check(bearer(token)));
+  clock.advance(269_000); // 300 s less min(30 s, 10 %) = 270 s; not touched in between, so no refresh ahead
+  const stillCached = summarize(await service.client.check(bearer(token)));
+  t.equal(stillCached.headers.authorization, first.headers.authorization, 'served from the cache at 269 s');
+  await waitFor(() => as.exchanges.length === 2); // the hit, in the last tenth of the entry's life, refreshed it
+  t.pass('refreshed ahead in the background');
+});
+
+t.test('expiry at expires_in less the skew, when nothing refreshed it', async (t) => {
+  const as = await authorizationServer(t, { exchangedTokenTtl: 300 });
+  const clock = new ManualClock();
+  const service = await startService(t, serviceEnv(as), { clock: clock.now });
+  const token = await as.mintAccessToken({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
   await service.client.check(bearer(token));
-  clock.advance(269_000); // 300 s less min(30 s, 10 %) = 270 s
+  clock.advance(242_000); // before the refresh window (243 s)
   await service.client.check(bearer(token));
-  t.equal(as.exchanges.length, 1, 'still cached at 269 s');
-  clock.advance(2_000);
+  t.equal(as.exchanges.length, 1, 'a plain hit at 242 s');
+  clock.advance(29_000); // 271 s: expired
   await service.client.check(bearer(token));
   t.equal(as.exchanges.length, 2, 'exchanged again at 271 s');
+});
+
+t.test('refresh ahead: the cached token is served while the refresh runs, and replaced after', async (t) => {
+  const as = await authorizationServer(t, { exchangedTokenTtl: 300 });
+  const clock = new ManualClock();
+  const service = await startService(t, serviceEnv(as), { clock: clock.now });
+  const token = await as.mintAccessToken({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
+  const first = summarize(await service.client.check(bearer(token)));
+  clock.advance(250_000);
+  as.exchangeDelayMs = 200;
+  const during = await Promise.all([1, 2, 3].map(() => service.client.check(bearer(token))));
+  t.ok(during.every((response) => summarize(response).headers.authorization === first.headers.authorization), 'the cached token answers at once');
+  await waitFor(() => as.exchanges.length === 2);
+  t.equal(as.exchanges.length, 2, 'one refresh, however many hits');
+  for (let i = 0; i < 200 && (await service.app.metrics.value('authz_exchange_calls_total', { outcome: 'ok' })) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  const after = summarize(await service.client.check(bearer(token)));
+  t.not(after.headers.authorization, first.headers.authorization, 'the refreshed token replaces it');
+});
+
+t.test('a failed refresh keeps serving the cached token until it expires, never after', async (t) => {
+  const as = await authorizationServer(t, { exchangedTokenTtl: 300 });
+  const clock = new ManualClock();
+  const service = await startService(t, serviceEnv(as), { clock: clock.now });
+  const token = await as.mintAccessToken({ sub: 'blocked-after-first', exp: Math.floor(Date.now() / 1000) + 3600 });
+  const first = summarize(await service.client.check(bearer(token)));
+  await as.close(); // the authorization server goes away
+  clock.advance(260_000);
+  const stale = summarize(await service.client.check(bearer(token)));
+  t.equal(stale.headers.authorization, first.headers.authorization, 'still served inside its lifetime');
+  clock.advance(11_000);
+  const expired = summarize(await service.client.check(bearer(token)));
+  t.same([expired.httpStatus, expired.grpcCode], [503, 14], 'not served past its expiry');
 });
 
 t.test('fallback EXCHANGE_CACHE_TTL when expires_in is absent', async (t) => {
@@ -61,10 +110,10 @@ t.test('fallback EXCHANGE_CACHE_TTL when expires_in is absent', async (t) => {
   const service = await startService(t, serviceEnv(as, { EXCHANGE_CACHE_TTL: '60' }), { clock: clock.now });
   const token = await as.mintAccessToken({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 });
   await service.client.check(bearer(token));
-  clock.advance(59_000);
+  clock.advance(53_000);
   await service.client.check(bearer(token));
-  t.equal(as.exchanges.length, 1, 'cached at 59 s');
-  clock.advance(2_000);
+  t.equal(as.exchanges.length, 1, 'cached at 53 s');
+  clock.advance(8_000);
   await service.client.check(bearer(token));
   t.equal(as.exchanges.length, 2, 'exchanged again at 61 s');
 });
@@ -75,10 +124,10 @@ t.test('never cached past the inbound token\'s exp', async (t) => {
   const service = await startService(t, serviceEnv(as, { CLOCK_TOLERANCE: '30' }), { clock: clock.now });
   const token = await as.mintAccessToken({ sub: 'alice', exp: clock.seconds + 100 });
   await service.client.check(bearer(token));
-  clock.advance(90_000);
+  clock.advance(85_000);
   await service.client.check(bearer(token));
   t.equal(as.exchanges.length, 1, 'cached while the inbound token lives');
-  clock.advance(15_000); // past exp, inside the clock tolerance: the token still validates, the cache entry is gone
+  clock.advance(20_000); // past exp, inside the clock tolerance: the token still validates, the cache entry is gone
   await service.client.check(bearer(token));
   t.equal(as.exchanges.length, 2, 'not served from the cache after exp');
 });

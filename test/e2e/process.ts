@@ -1,26 +1,12 @@
 /** The built service as a process: `npm start` runs `node dist/main.js` (built by `pretest`). */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { summarize } from '../../src/dev/envoy-client.js';
 import { createEnvoyClient } from '../../src/dev/envoy-client.js';
+import { readyService, runService } from '../fixtures/process.js';
 import { authorizationServer, bearer, serviceEnv } from '../fixtures/service.js';
 
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
-
-function run(env: Record<string, string | undefined>) {
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  return { child, exited, stdout: () => stdout, stderr: () => stderr };
-}
-
 t.test('bad settings stop start-up: one line per problem, no stack trace, exit 78', async (t) => {
-  const proc = run({ MCP_RESOURCE_URL: 'not a url', GRPC_PORT: '99999', CLIENT_SECRET: 'hunter2-secret' });
+  const proc = runService({ MCP_RESOURCE_URL: 'not a url', GRPC_PORT: '99999', CLIENT_SECRET: 'hunter2-secret' });
   const [code] = await proc.exited;
   t.equal(code, 78);
   const lines = proc.stderr().trim().split('\n');
@@ -36,13 +22,8 @@ t.test('bad settings stop start-up: one line per problem, no stack trace, exit 7
 t.test('SIGTERM: stops accepting, finishes in-flight checks, exits 0', async (t) => {
   const as = await authorizationServer(t);
   as.exchangeDelayMs = 500;
-  const proc = run(serviceEnv(as, { LOG_LEVEL: 'info' }));
-  t.teardown(() => void proc.child.kill('SIGKILL'));
-  while (!/"authorization server ready"/.test(proc.stdout())) {
-    if (proc.child.exitCode !== null) t.fail(`exited early: ${proc.stderr()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const port = Number(/"grpcPort":(\d+)/.exec(proc.stdout())![1]);
+  const proc = await readyService(t, serviceEnv(as, { LOG_LEVEL: 'info' }));
+  const port = proc.grpcPort;
   const client = createEnvoyClient(`127.0.0.1:${port}`);
   t.teardown(() => client.close());
   const tokens = await Promise.all(['a', 'b', 'c'].map((sub) => as.mintAccessToken({ sub })));

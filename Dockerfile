@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# token-exchange-authz: build with the full toolchain, run with production
+# dependencies only. Checked by test/deploy/dockerfile.ts.
+
+# ---- build: compile TypeScript (dev dependencies needed) --------------------
+FROM node:20.20.2-bookworm-slim AS build
+WORKDIR /app
+# The lockfile pins every package; `npm ci` refuses to run without it.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime ----------------------------------------------------------------
+FROM node:20.20.2-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# Only what `node dist/main.js` loads: the compiled code and the ext_authz
+# protos it reads at start (src/grpc/protos.ts: ../../protos from dist/grpc).
+COPY --from=build /app/dist ./dist
+COPY protos ./protos
+# The base image's `node` user, by number so Kubernetes' runAsNonRoot can
+# verify it. Files stay root-owned: the process cannot modify its own code.
+USER 1000:1000
+# gRPC ext_authz (GRPC_PORT) and HTTP health/metrics/RFC 9728 (HTTP_PORT).
+EXPOSE 9001 9002
+# Liveness. The slim image has no curl; Node 20 has fetch.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 9002) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# Exactly `npm start` (package.json), without npm in the signal path: SIGTERM
+# reaches node directly and the service drains for SHUTDOWN_GRACE_MS.
+CMD ["node", "dist/main.js"]
