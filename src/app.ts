@@ -179,7 +179,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       const httpPort = await ops.listen(config.listen.address, config.listen.httpPort);
       listening = true;
       refreshTimer = setInterval(refreshKeys, limits.jwksRefreshSeconds * 1000).unref();
-      log.info('listening', { grpcPort, httpPort, address: config.listen.address });
+      log.info('listening', { grpcPort, httpPort, address: config.listen.address, pid: process.pid });
       void warmUp();
       return { grpcPort, httpPort };
     },

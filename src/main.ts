@@ -1,11 +1,12 @@
+import cluster from 'node:cluster';
 import { buildApp } from './app.js';
-import { loadConfig } from './config/load.js';
+import { loadConfig, type Config } from './config/load.js';
 import { ConfigError } from './errors.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 
 /** The only place that reads process.env or exits. */
-async function main(): Promise<void> {
-  let config;
+function main(): void {
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (error) {
@@ -14,8 +15,13 @@ async function main(): Promise<void> {
     for (const problem of error.problems) process.stderr.write(`configuration error: ${problem}\n`);
     process.exit(78); // EX_CONFIG
   }
-
   const log = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) supervise(config, log);
+  else void serve(config, log);
+}
+
+/** One service: listens, and on SIGTERM stops accepting, finishes in-flight checks and exits 0. */
+async function serve(config: Config, log: Logger): Promise<void> {
   const app = buildApp(config, { log });
   let stopping = false;
   const stop = (signal: string) => {
@@ -32,7 +38,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-
   try {
     await app.start();
   } catch (error) {
@@ -41,4 +46,31 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/**
+ * WORKERS > 1: forks that many services sharing the listening sockets
+ * (node:cluster). SIGTERM is passed on; the primary exits 0 when every worker
+ * has, and 1 if one dies unasked (the orchestrator restarts the pod).
+ */
+function supervise(config: Config, log: Logger): void {
+  let stopping = false;
+  for (let i = 0; i < config.workers; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (!stopping) {
+      log.error('worker exited unexpectedly; stopping', { pid: worker.process.pid, code, signal });
+      stopping = true;
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+      process.exitCode = 1;
+    }
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(process.exitCode ?? 0);
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down workers', { signal });
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main();

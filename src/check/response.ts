@@ -1,4 +1,5 @@
 import { AuthzError, InsufficientScopeError } from '../errors.js';
+import { AllowEncoder, encodeStruct } from '../grpc/codec.js';
 import type { Principal } from '../validation/principal.js';
 import { GRPC_OK, OUTCOMES } from './outcomes.js';
 import { resourceMetadataUrl, wwwAuthenticate } from './www-authenticate.js';
@@ -32,11 +33,22 @@ function overwrite(key: string, value: string): HeaderValueOption {
 
 const DEFAULT_HEADER = { name: 'authorization', prefix: 'Bearer ' };
 
+/** What `dynamic_metadata` says about the inbound token: scope, subject and client id. */
+function metadataFields(principal: Principal): Array<[string, string]> {
+  const fields: Array<[string, string]> = [['scope', principal.scopes.join(' ')]];
+  if (principal.subject !== undefined) fields.push(['sub', principal.subject]);
+  if (principal.clientId !== undefined) fields.push(['client_id', principal.clientId]);
+  return fields;
+}
+
 /** Turns a decision into the `CheckResponse` Envoy acts on. Holds no per-request state. */
 export class ResponseBuilder {
   readonly #metadataUrl: string;
 
   readonly #metadataDocument: string;
+  readonly #encoders = new Map<string, AllowEncoder>();
+  /** dynamic_metadata bytes per principal: principals are cached per token, so this is encoded once per token */
+  readonly #metadata = new WeakMap<Principal, Buffer>();
 
   constructor(resourceUrl: string, metadataDocument = '{}') {
     this.#metadataUrl = resourceMetadataUrl(resourceUrl);
@@ -48,9 +60,7 @@ export class ResponseBuilder {
    * replacing the inbound one; never list it in `headers_to_remove`.
    */
   allow(exchangedToken: string, principal: Principal, header: { readonly name: string; readonly prefix: string } = DEFAULT_HEADER): CheckResponse {
-    const fields: Record<string, { stringValue: string }> = { scope: { stringValue: principal.scopes.join(' ') } };
-    if (principal.subject !== undefined) fields.sub = { stringValue: principal.subject };
-    if (principal.clientId !== undefined) fields.client_id = { stringValue: principal.clientId };
+    const fields = Object.fromEntries(metadataFields(principal).map(([key, value]) => [key, { stringValue: value }]));
     return {
       status: { code: GRPC_OK },
       ok_response:
@@ -60,6 +70,16 @@ export class ResponseBuilder {
             { headers: [overwrite(header.name, header.prefix + exchangedToken)], headers_to_remove: ['authorization'] },
       dynamic_metadata: { fields },
     };
+  }
+
+  /** The same allowed response as {@link allow}, already encoded for the gRPC path (see grpc/codec.ts). */
+  allowEncoded(exchangedToken: string, principal: Principal, header: { readonly name: string; readonly prefix: string } = DEFAULT_HEADER): Buffer {
+    const key = `${header.name}\n${header.prefix}`;
+    let encoder = this.#encoders.get(key);
+    if (!encoder) this.#encoders.set(key, (encoder = new AllowEncoder(header.name, header.prefix, header.name === 'authorization' ? [] : ['authorization'])));
+    let metadata = this.#metadata.get(principal);
+    if (!metadata) this.#metadata.set(principal, (metadata = encodeStruct(metadataFields(principal))));
+    return encoder.encode(exchangedToken, metadata);
   }
 
   /** A denial per the outcome table; the body and headers never contain the inbound token. */

@@ -83,6 +83,7 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
     serveResourceMetadata: service.serveResourceMetadata,
     tracing: service.tracing,
     shutdownGraceMs: service.shutdownGraceMs,
+    workers: service.workers,
     logLevel: service.logLevel,
   });
 }

@@ -36,6 +36,7 @@ export interface Config {
   readonly serveResourceMetadata: boolean;
   readonly tracing: boolean;
   readonly shutdownGraceMs: number;
+  readonly workers: number;
   readonly logLevel: LogLevel;
 }
 

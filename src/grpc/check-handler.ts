@@ -23,15 +23,15 @@ const DEADLINE_PASSED = new AuthzError('deadline', 'the authorization server did
  * returns the callback so no branch answers twice.
  */
 export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseBuilder, metrics: Metrics, log: Logger) {
-  const answer = (decision: Decision, started: number, callback: sendUnaryData<CheckResponse>) => {
+  const answer = (decision: Decision, started: number, callback: sendUnaryData<CheckResponse | Buffer>) => {
     const seconds = (performance.now() - started) / 1000;
     const outcome = decision.allowed ? 'allowed' : decision.error.code;
     metrics.check(outcome, decision.exchanger?.target.name ?? '', seconds);
     logDecision(log, decision, seconds);
-    return callback(null, decision.allowed ? responses.allow(decision.exchangedToken, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
+    return callback(null, decision.allowed ? responses.allowEncoded(decision.exchangedToken, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
   };
 
-  return (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>): void => {
+  return (call: ServerUnaryCall<CheckRequest, CheckResponse | Buffer>, callback: sendUnaryData<CheckResponse | Buffer>): void => {
     const started = performance.now();
     let decision: Decision | Promise<Decision>;
     try {

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { loadSync, type ServiceDefinition } from '@grpc/proto-loader';
+import { loadSync, type MethodDefinition, type ServiceDefinition } from '@grpc/proto-loader';
+import { decodeCheckRequest } from './codec.js';
 
 /** `protos/` at the project root, from `src/grpc` or `dist/grpc` alike. */
 export const PROTOS_DIR = fileURLToPath(new URL('../../protos', import.meta.url));
@@ -20,5 +21,16 @@ export function loadAuthorizationService(): ServiceDefinition {
     defaults: false,
     oneofs: true,
   });
-  return definition[AUTHORIZATION_SERVICE] as ServiceDefinition;
+  const service = definition[AUTHORIZATION_SERVICE] as ServiceDefinition;
+  const check = service.Check as MethodDefinition<object, object>;
+  // The hot pair goes through the hand-written codec: requests are decoded field by field, allowed
+  // responses arrive already encoded (a Buffer); denials still use proto-loader's encoder.
+  return {
+    ...service,
+    Check: {
+      ...check,
+      requestDeserialize: decodeCheckRequest,
+      responseSerialize: (response: object) => (Buffer.isBuffer(response) ? response : check.responseSerialize(response)),
+    },
+  };
 }

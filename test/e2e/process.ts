@@ -40,3 +40,18 @@ t.test('SIGTERM: stops accepting, finishes in-flight checks, exits 0', async (t)
   t.teardown(() => late.close());
   await t.rejects(late.check(bearer(tokens[0]!), { deadlineMs: 1000 }), 'nothing accepts checks after exit');
 });
+
+t.test('WORKERS=2: two processes share the ports; SIGTERM stops both and exits 0', async (t) => {
+  const as = await authorizationServer(t);
+  const proc = await readyService(t, serviceEnv(as, { LOG_LEVEL: 'info', WORKERS: '2' }));
+  while ((proc.stdout().match(/"authorization server ready"/g) ?? []).length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+  const client = createEnvoyClient(`127.0.0.1:${proc.grpcPort}`);
+  t.teardown(() => client.close());
+  const results = await Promise.all(['a', 'b', 'c', 'd'].map(async (sub) => summarize(await client.check(bearer(await as.mintAccessToken({ sub }))))));
+  t.ok(results.every((result) => result.allowed), 'checks are answered');
+  const pids = new Set([...proc.stdout().matchAll(/"msg":"listening".*?"pid":(\d+)/g)].map((match) => match[1]));
+  t.equal(pids.size, 2, 'two workers listening');
+  proc.child.kill('SIGTERM');
+  const [code] = await proc.exited;
+  t.equal(code, 0);
+});
