@@ -6,7 +6,8 @@ import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/
 import { ExchangeCache } from './exchange/cache.js';
 import { TargetSelector } from './exchange/targets.js';
 import { TokenExchanger } from './exchange/token-exchange.js';
-import { createCheckHandler } from './grpc/check-handler.js';
+import { createCheckHandler, logDecision } from './grpc/check-handler.js';
+import { HttpAuthzServer } from './http-authz/server.js';
 import { loadAuthorizationService } from './grpc/protos.js';
 import { GrpcServer } from './grpc/server.js';
 import { silentLogger, type Logger } from './log.js';
@@ -28,7 +29,7 @@ export interface AppOptions {
 
 export interface App {
   /** Binds both listeners; resolves with the bound ports. */
-  start(): Promise<{ grpcPort: number; httpPort: number }>;
+  start(): Promise<{ grpcPort: number; httpPort: number; authzHttpPort?: number }>;
   /** Stops accepting, finishes in-flight checks (up to the grace period), closes everything. */
   close(): Promise<void>;
   readonly metrics: Metrics;
@@ -137,6 +138,19 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
 
   const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) }, config.grpc);
+  const httpAuthz =
+    config.listen.authzHttpPort === undefined
+      ? undefined
+      : new HttpAuthzServer({
+          pipeline,
+          responses,
+          log,
+          maxHeaderBytes: Math.max(32 * 1024, config.validation.maxTokenBytes + 16 * 1024),
+          onDecision: (decision, seconds) => {
+            metrics.check(decision.allowed ? 'allowed' : decision.error.code, decision.exchanger?.target.name ?? '', seconds);
+            logDecision(log, decision, seconds);
+          },
+        });
   let listening = false;
   let warm = false;
   let closing = false;
@@ -177,17 +191,18 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     async start() {
       const grpcPort = await grpc.listen(config.listen.address, config.listen.grpcPort);
       const httpPort = await ops.listen(config.listen.address, config.listen.httpPort);
+      const authzHttpPort = httpAuthz ? await httpAuthz.listen(config.listen.address, config.listen.authzHttpPort!) : undefined;
       listening = true;
       refreshTimer = setInterval(refreshKeys, limits.jwksRefreshSeconds * 1000).unref();
-      log.info('listening', { grpcPort, httpPort, address: config.listen.address, pid: process.pid });
+      log.info('listening', { grpcPort, httpPort, authzHttpPort, address: config.listen.address, pid: process.pid });
       void warmUp();
-      return { grpcPort, httpPort };
+      return { grpcPort, httpPort, ...(authzHttpPort === undefined ? {} : { authzHttpPort }) };
     },
     async close() {
       closing = true;
       clearTimeout(warmUpTimer);
       clearInterval(refreshTimer);
-      await grpc.close(config.shutdownGraceMs);
+      await Promise.all([grpc.close(config.shutdownGraceMs), httpAuthz?.close(config.shutdownGraceMs)]);
       await ops.close();
       await Promise.all([http, ...mtlsClients.values()].map((client) => client.close()));
     },

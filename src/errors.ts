@@ -52,7 +52,12 @@ export class InsufficientScopeError extends AuthzError {
 /** One or more settings are missing or wrong; each problem is one line naming the variable. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(readonly problems: readonly string[]) {
-    super(problems.join('\n'));
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    // One line each, whatever a quoted value or path held: control characters are escaped.
+    const lines = problems.map((problem) => problem.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1)));
+    super(lines.join('\n'));
+    this.problems = lines;
   }
 }

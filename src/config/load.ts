@@ -37,17 +37,17 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
     const issuerUrl = typeof entry.raw.issuer === 'string' ? entry.raw.issuer : issuerValues[0]?.values.issuer;
     const issuer = issuerValues.find(({ values }) => values.issuer === issuerUrl);
     if (issuer || issuerUrl === undefined) return buildTarget(values, issuer?.values, entry, service, readFile, problems);
-    problems.push(`${entry.at('issuer')}: "${issuerUrl}" is not one of the issuers`);
+    problems.push(`${entry.at('issuer')}: ${JSON.stringify(issuerUrl)} is not one of the issuers`);
     return undefined;
   });
 
   const names = targetEntries.map((entry) => (entry.where === undefined ? 'default' : entry.raw.name));
-  names.forEach((name, i) => typeof name === 'string' && names.indexOf(name) !== i && problems.push(`${targetEntries[i]!.at('name')}: target name "${name}" is used twice`));
+  names.forEach((name, i) => typeof name === 'string' && names.indexOf(name) !== i && problems.push(`${targetEntries[i]!.at('name')}: target name ${JSON.stringify(name)} is used twice`));
   const urls = issuers.map((issuer) => issuer?.issuer);
-  urls.forEach((url, i) => url !== undefined && urls.indexOf(url) !== i && problems.push(`${file?.where(['issuers', i])}: issuer "${url}" is listed twice`));
+  urls.forEach((url, i) => url !== undefined && urls.indexOf(url) !== i && problems.push(`${file?.where(['issuers', i])}: issuer ${JSON.stringify(url)} is listed twice`));
   const defaultTarget = service.defaultTarget ?? (targets.length === 1 ? targets[0]?.name : undefined);
   if (service.defaultTarget !== undefined && !names.includes(service.defaultTarget)) {
-    problems.push(`DEFAULT_TARGET: "${service.defaultTarget}" is not one of the targets (${names.filter((name) => typeof name === 'string').join(', ')})`);
+    problems.push(`DEFAULT_TARGET: ${JSON.stringify(service.defaultTarget)} is not one of the targets (${names.filter((name) => typeof name === 'string').join(', ')})`);
   }
 
   const ca = service.caFile === undefined ? undefined : readCa(service.caFile, readFile, problems);
@@ -73,7 +73,7 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
       jwksRefreshSeconds: service.jwksRefreshSeconds,
       jwksCooldownSeconds: service.jwksCooldownSeconds,
     },
-    listen: { address: service.listenAddress, grpcPort: service.grpcPort, httpPort: service.httpPort },
+    listen: { address: service.listenAddress, grpcPort: service.grpcPort, httpPort: service.httpPort, authzHttpPort: service.authzHttpPort },
     grpc: {
       maxConnectionAgeMs: service.maxConnectionAgeMs,
       maxConnectionAgeGraceMs: service.maxConnectionAgeGraceMs,

@@ -26,7 +26,7 @@ export interface Config {
     readonly jwksRefreshSeconds: number;
     readonly jwksCooldownSeconds: number;
   };
-  readonly listen: { readonly address: string; readonly grpcPort: number; readonly httpPort: number };
+  readonly listen: { readonly address: string; readonly grpcPort: number; readonly httpPort: number; readonly authzHttpPort: number | undefined };
   readonly grpc: {
     readonly maxConnectionAgeMs: number;
     readonly maxConnectionAgeGraceMs: number;

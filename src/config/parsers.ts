@@ -12,32 +12,39 @@ export const text: Parser<string> = (raw) => {
 
 /** An absolute http(s) URL without a fragment (RFC 8707 §2 for resources; RFC 8414 §2 for issuers). */
 export const httpUrl: Parser<string> = (raw) => {
+  refuseInvisible(raw);
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new Error(`"${raw}" is not an absolute URL`);
+    throw new Error(`${JSON.stringify(raw)} is not an absolute URL`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`"${raw}" must use https (or http on loopback)`);
-  if (url.hash || raw.includes('#')) throw new Error(`"${raw}" must not contain a fragment`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${JSON.stringify(raw)} must use https (or http on loopback)`);
+  if (url.hash || raw.includes('#')) throw new Error(`${JSON.stringify(raw)} must not contain a fragment`);
   if (url.username || url.password) throw new Error('must not contain credentials');
   return raw;
 };
 
 /** An absolute URI without a fragment, any scheme (RFC 8707 §2 `resource`, RFC 8693 §3 token types). */
 export const absoluteUri: Parser<string> = (raw) => {
+  refuseInvisible(raw);
   try {
     new URL(raw);
   } catch {
-    throw new Error(`"${raw}" is not an absolute URI`);
+    throw new Error(`${JSON.stringify(raw)} is not an absolute URI`);
   }
-  if (raw.includes('#')) throw new Error(`"${raw}" must not contain a fragment`);
+  if (raw.includes('#')) throw new Error(`${JSON.stringify(raw)} must not contain a fragment`);
   return raw;
 };
 
+/** The URL parser silently drops tabs, line breaks and surrounding spaces; a value that has them would not match `iss`/`aud` verbatim. */
+function refuseInvisible(raw: string): void {
+  if (/[\s\u0000-\u001f\u007f]/.test(raw)) throw new Error(`${JSON.stringify(raw)} contains whitespace or control characters`);
+}
+
 export function integer(min: number, max: number): Parser<number> {
   return (raw) => {
-    if (!/^\d+$/.test(raw.trim())) throw new Error(`"${raw}" is not a whole number`);
+    if (!/^\d+$/.test(raw.trim())) throw new Error(`${JSON.stringify(raw)} is not a whole number`);
     const value = Number(raw.trim());
     if (value < min || value > max) throw new Error(`${value} is outside ${min}..${max}`);
     return value;
@@ -48,7 +55,7 @@ export const boolean: Parser<boolean> = (raw) => {
   const value = raw.trim().toLowerCase();
   if (value === 'true') return true;
   if (value === 'false') return false;
-  throw new Error(`"${raw}" must be true or false`);
+  throw new Error(`${JSON.stringify(raw)} must be true or false`);
 };
 
 /** Space-separated words (OAuth scope syntax, RFC 6749 §3.3); duplicates removed. */
@@ -65,7 +72,7 @@ export function listOf(item: Parser<string>): Parser<readonly string[]> {
 
 export function oneOf<const T extends string>(values: readonly T[]): Parser<T> {
   return (raw) => {
-    if (!(values as readonly string[]).includes(raw)) throw new Error(`"${raw}" must be one of ${values.join(', ')}`);
+    if (!(values as readonly string[]).includes(raw)) throw new Error(`${JSON.stringify(raw)} must be one of ${values.join(', ')}`);
     return raw as T;
   };
 }
@@ -76,8 +83,8 @@ export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384
 export const algorithms: Parser<readonly string[]> = (raw) => {
   const list = words(raw);
   for (const alg of list) {
-    if (alg === 'none' || /^HS/.test(alg)) throw new Error(`"${alg}" is not accepted: only asymmetric algorithms can be verified against a JWKS`);
-    if (!(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) throw new Error(`"${alg}" is not a supported algorithm (${ASYMMETRIC_ALGORITHMS.join(' ')})`);
+    if (alg === 'none' || /^HS/.test(alg)) throw new Error(`${JSON.stringify(alg)} is not accepted: only asymmetric algorithms can be verified against a JWKS`);
+    if (!(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) throw new Error(`${JSON.stringify(alg)} is not a supported algorithm (${ASYMMETRIC_ALGORITHMS.join(' ')})`);
   }
   return list;
 };
@@ -94,15 +101,15 @@ export const extraParameters: Parser<ReadonlyArray<readonly [string, string]>> =
   const pairs = [...new URLSearchParams(raw)];
   if (pairs.length === 0) throw new Error('must hold at least one name=value pair');
   for (const [name] of pairs) {
-    if (RESERVED_PARAMETERS.has(name)) throw new Error(`"${name}" is set by the service and cannot be an extra parameter`);
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`"${name}" is not a parameter name`);
+    if (RESERVED_PARAMETERS.has(name)) throw new Error(`${JSON.stringify(name)} is set by the service and cannot be an extra parameter`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`${JSON.stringify(name)} is not a parameter name`);
   }
   return pairs;
 };
 
 /** A header name (RFC 9110 §5.1 token), lower-cased as Envoy expects. */
 export const headerName: Parser<string> = (raw) => {
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(raw)) throw new Error(`"${raw}" is not a header name`);
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(raw)) throw new Error(`${JSON.stringify(raw)} is not a header name`);
   return raw.toLowerCase();
 };
 

@@ -58,7 +58,7 @@ export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseB
 const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 'warn', deadline: 'warn', no_target: 'warn' } as const;
 
 /** One line per check (issue 4 item 7): outcome, target, subject and token fingerprints, duration. Never a token. */
-function logDecision(log: Logger, decision: Decision, seconds: number): void {
+export function logDecision(log: Logger, decision: Decision, seconds: number): void {
   const level = decision.allowed ? 'info' : (LEVEL_BY_CODE[decision.error.code as keyof typeof LEVEL_BY_CODE] ?? 'info');
   if (!log.enabled(level)) return;
   const fields: Record<string, unknown> = {

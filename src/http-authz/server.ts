@@ -59,6 +59,7 @@ const SERVER_ERROR: HttpAnswer = {
 export class HttpAuthzServer {
   readonly #server: Server;
   readonly #options: HttpAuthzOptions;
+  #closing = false;
 
   constructor(options: HttpAuthzOptions) {
     this.#options = options;
@@ -83,8 +84,12 @@ export class HttpAuthzServer {
     });
   }
 
-  /** Stops accepting; in-flight requests get up to `graceMs` to be answered, then every connection is closed. */
+  /**
+   * Stops accepting; idle connections close at once, in-flight requests get up to
+   * `graceMs` to be answered (with `connection: close`), then every connection is closed.
+   */
   close(graceMs = 0): Promise<void> {
+    this.#closing = true;
     return new Promise((resolve) => {
       if (!this.#server.listening) return resolve();
       let timer: NodeJS.Timeout | undefined;
@@ -128,6 +133,8 @@ export class HttpAuthzServer {
     } catch (error) {
       this.#options.log.error('http authorization: onDecision failed', { cause: causeName(error) });
     }
+    // Shutting down: the proxy opens a new connection (to another instance) for its next check.
+    if (this.#closing && !response.headersSent) response.setHeader('connection', 'close');
     send(response, answer);
   }
 

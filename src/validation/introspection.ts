@@ -33,7 +33,9 @@ export function processIntrospectionResponse(response: HttpResponse, issuer: Iss
   if (response.status === 401 || response.status === 403) {
     throw new AuthzError('misconfigured', `the introspection endpoint rejected this service's client (HTTP ${response.status})`);
   }
-  if (response.status !== 200) throw new AuthzError('unavailable', `the introspection endpoint answered HTTP ${response.status}`);
+  if (response.status === 429 || response.status >= 500) throw new AuthzError('unavailable', `the introspection endpoint answered HTTP ${response.status}`);
+  // Any other non-200 (400 unsupported_token_type, 404, …) will not get better on retry: the token cannot be validated here.
+  if (response.status !== 200) throw new AuthzError('invalid_token', `the introspection endpoint refused the token (HTTP ${response.status})`);
   const body = parseJsonObject(response, 'introspection');
   if (typeof body.active !== 'boolean') throw new AuthzError('unavailable', 'the introspection response has no "active" member');
   if (!body.active) throw new AuthzError('invalid_token', 'the access token is not active');

@@ -1,0 +1,317 @@
+#!/usr/bin/env node
+// Renders bench/RESULTS.md from the results JSON the bench run writes.
+//   node bench/report.mjs [bench/out/results.json]
+// Every ratio is service ÷ null server, paired by repetition (the two runs of a
+// pair are adjacent in time), and the median of those per-pair ratios.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { int, median, num, ratio } from './lib/stats.mjs';
+
+const BENCH = fileURLToPath(new URL('./', import.meta.url));
+
+/**
+ * { null, service, ratio, ratios, contended, quietRatio } of `metric` over
+ * interleaved runs: the median of per-rep ratios; `contended` counts pairs in
+ * which either run had other load above the threshold; `quietRatio` is the
+ * median over the other pairs.
+ */
+export function paired(runs, metric) {
+  if (!Array.isArray(runs) || runs.length === 0) return undefined;
+  const reps = [...new Set(runs.map((run) => run.rep))];
+  const of = (target, rep) => runs.find((run) => run.target === target && run.rep === rep);
+  const pairs = reps.map((rep) => ({ n: of('null', rep), s: of('service', rep) })).filter(({ n, s }) => n && s);
+  const ratios = pairs.map(({ n, s }) => ratio(metric(s), metric(n)));
+  const quiet = pairs.map(({ n, s }, i) => (!n.contended && !s.contended ? ratios[i] : NaN)).filter(Number.isFinite);
+  return {
+    null: median(runs.filter((run) => run.target === 'null').map(metric)),
+    service: median(runs.filter((run) => run.target === 'service').map(metric)),
+    ratio: median(ratios),
+    ratios,
+    pairs: pairs.length,
+    contended: pairs.filter(({ n, s }) => n.contended || s.contended).length,
+    quietRatio: median(quiet),
+  };
+}
+
+/** "2 of 3 pairs contended (uncontended: 0.95×)" or ''. */
+function contentionNote(p) {
+  if (!p?.contended) return '';
+  return `${p.contended} of ${p.pairs} pairs ran while other processes used > ${CONTENDED} cores${Number.isFinite(p.quietRatio) ? ` (uncontended pairs only: ${num(p.quietRatio)}×)` : ''}`;
+}
+let CONTENDED = 0.25;
+
+const rps = (run) => run.rps;
+const p99 = (run) => run.latencyMs?.p99;
+const cpuPerCall = (run) => run.serverCpuUsPerCall;
+/** Event-loop delay p99 less the monitor's timer resolution (the histogram records whole intervals). */
+export const eldP99 = (eld) => (eld ? Math.max(0, eld.p99Ms - eld.resolutionMs) : NaN);
+
+function verdict(measured, target, direction) {
+  if (!Number.isFinite(measured)) return 'not measured';
+  if (direction === '>=') return measured >= target ? '**met**' : `**missed** by ${num(target - measured, 2)} (${num((100 * (target - measured)) / target, 0)} % short)`;
+  if (direction === '<=') return measured <= target ? '**met**' : `**missed** by ${num(measured - target, 2)} (${num((100 * (measured - target)) / target, 0)} % over)`;
+  return measured === target ? '**met**' : '**missed**';
+}
+
+/** The targets of the issue, each { name, measured (text), value, target (text), verdict }. */
+export function targets(results) {
+  CONTENDED = results.contendedCores ?? CONTENDED;
+  const s = results.scenarios ?? {};
+  const rows = [];
+  const ch = s.cacheHit;
+  const add = (name, value, unit, target, direction, note = '') =>
+    rows.push({ name, measured: Number.isFinite(value) ? `${num(value, 2)}${unit}` : 'not measured', target: `${direction === '>=' ? '≥' : '≤'} ${target}${unit}`, verdict: verdict(value, target, direction), note });
+
+  const h50 = paired(ch?.h2load?.c50, rps);
+  const g50 = paired(ch?.grpc?.c50, rps);
+  const h1 = paired(ch?.h2load?.c1, rps);
+  const g1 = paired(ch?.grpc?.c1, rps);
+  const detail = (p, text) => [text, contentionNote(p)].filter(Boolean).join('; ');
+  add('Cache-hit throughput, 50 streams, h2load', h50?.ratio, '×', 1.0, '>=', h50 ? detail(h50, `${int(h50.service)} vs ${int(h50.null)} rps`) : ch?.h2load?.skipped ?? '');
+  add('Cache-hit throughput, 50 streams, grpc-js loader', g50?.ratio, '×', 1.0, '>=', g50 ? detail(g50, `${int(g50.service)} vs ${int(g50.null)} rps`) : '');
+  add('Cache-hit throughput, 1 stream, h2load', h1?.ratio, '×', 1.0, '>=', h1 ? detail(h1, `${int(h1.service)} vs ${int(h1.null)} rps`) : ch?.h2load?.skipped ?? '');
+  add('Cache-hit throughput, 1 stream, grpc-js loader', g1?.ratio, '×', 1.0, '>=', g1 ? detail(g1, `${int(g1.service)} vs ${int(g1.null)} rps`) : '');
+  const p = paired(ch?.grpc?.c50, p99);
+  add('p99 at 50 streams (grpc-js closed loop)', p?.ratio, '×', 1.2, '<=', p ? detail(p, `${num(p.service, 2)} vs ${num(p.null, 2)} ms`) : '');
+
+  const cold = s.cold;
+  const overhead = cold?.c1 ? cold.c1.latencyMs.p50 - cold.delayMs : NaN;
+  add(`Cold path median overhead (c=1: service p50 − ${cold?.delayMs ?? '?'} ms exchangeDelayMs)`, overhead, ' ms', 1, '<=', cold?.direct ? `service-only: ${num(cold.c1.latencyMs.p50 - cold.direct.latencyMs.p50, 2)} ms over a direct exchange (${num(cold.direct.latencyMs.p50, 2)} ms)` : '');
+  if (cold?.herd && cold?.distinct) {
+    const herdPer = cold.herd.exchanges / cold.herd.tokens;
+    const distinctPer = cold.distinct.exchanges / cold.distinct.tokens;
+    const exact = cold.herd.exchanges === cold.herd.tokens && cold.distinct.exchanges === cold.distinct.tokens;
+    rows.push({
+      name: 'Exchanges per distinct token at 200 concurrent streams',
+      measured: `${num(herdPer, 3)} (herd), ${num(distinctPer, 3)} (distinct)`,
+      target: 'exactly 1',
+      verdict: exact ? '**met**' : `**missed** (${cold.herd.exchanges}/${cold.herd.tokens} herd, ${cold.distinct.exchanges}/${cold.distinct.tokens} distinct)`,
+      note: `herd: ${cold.herd.tokens} tokens × 200 streams; distinct: ${cold.distinct.tokens} tokens × 2`,
+    });
+  } else rows.push({ name: 'Exchanges per distinct token at 200 concurrent streams', measured: 'not measured', target: 'exactly 1', verdict: 'not measured', note: cold?.error ? 'scenario failed' : '' });
+
+  const mem = s.memory;
+  const rssMB = mem?.rssMiBAt100k !== undefined ? (mem.rssMiBAt100k * 1024 * 1024) / 1e6 : NaN;
+  add(`RSS with 100,000 cached exchanges${mem?.extrapolated ? ' (extrapolated)' : ''}`, rssMB, ' MB', 250, '<=', mem?.after ? `${num(mem.rssMiBAt100k, 1)} MiB; idle ${num((mem.baseline.rssKiB * 1024) / 1e6, 1)} MB; ${num(mem.perEntryBytes, 0)} B per cached token` : '');
+
+  const eldRuns = (ch?.h2load?.c50?.length ? ch.h2load.c50 : ch?.grpc?.c50 ?? []).filter((run) => run.target === 'service' && run.eld);
+  const eld = median(eldRuns.map((run) => eldP99(run.eld)));
+  add('Event-loop delay p99 under cache-hit load', eld, ' ms', 10, '<=', eldRuns.length ? `${eldRuns[0].loader} c=50; raw histogram p99 ${num(median(eldRuns.map((run) => run.eld.p99Ms)), 2)} ms at ${eldRuns[0].eld.resolutionMs} ms resolution` : '');
+
+  const w = s.workers;
+  if (w?.measured) {
+    const wr = paired(w.h2load?.c50?.length ? w.h2load.c50 : w.grpc?.c50, rps);
+    const single = w.serviceProcesses < 2 ? '; the service ran as ONE process (WORKERS had no effect)' : '';
+    add(`WORKERS=2 cache-hit throughput vs 2-worker null (${w.h2load?.c50?.length ? 'h2load' : 'grpc-js'})`, wr?.ratio, '×', 1.0, '>=', wr ? `${int(wr.service)} vs ${int(wr.null)} rps${single}` : '');
+  } else rows.push({ name: 'WORKERS=2 throughput vs 2-worker null', measured: w?.reason ?? 'not measured', target: '≥ 1.00×', verdict: 'not measured', note: '' });
+  const i = s.introspection;
+  if (i?.measured) {
+    const ir = paired(i.runs, rps);
+    add(`Introspection path, cache-hit throughput (${i.loader} c=50)`, ir?.ratio, '×', 1.0, '>=', ir ? `${int(ir.service)} vs ${int(ir.null)} rps (bench introspection endpoint)` : '');
+  } else rows.push({ name: 'Introspection path', measured: i?.reason ?? 'not measured', target: '—', verdict: 'not measured', note: i?.output ?? '' });
+  return rows;
+}
+
+function runTable(runs, { showEld = false } = {}) {
+  if (!runs?.length) return '_no runs_\n';
+  const header = ['rep', 'target', 'loader', 'rps', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU µs/call', 'not OK', 'errors', 'other load (cores)'];
+  if (showEld) header.push('ELD p99 ms (raw)');
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => ' --- ').join('|')}|`];
+  for (const run of runs) {
+    const isH2 = run.loader === 'h2load';
+    const l = run.latencyMs ?? {};
+    const notOk = isH2 ? '—' : Object.values(run.notOk ?? {}).reduce((a, b) => a + b, 0);
+    const errors = isH2 ? run.failed + run.errored + run.timeout : Object.values(run.errors ?? {}).reduce((a, b) => a + b, 0) + (run.unfinished ?? 0) + (run.dropped ?? 0);
+    const cells = [
+      run.rep ?? '',
+      run.target,
+      `${run.loader}${run.mode === 'open' ? ` open ${int(run.rate)}/s` : ` c=${run.concurrency ?? ''}`}`,
+      int(run.rps),
+      isH2 ? `mean ${num(l.mean)}` : num(l.p50),
+      isH2 ? '—' : num(l.p90),
+      isH2 ? '—' : num(l.p99),
+      num(l.max),
+      `${isH2 ? '≈' : ''}${num(run.serverCpuUsPerCall, 0)}`,
+      notOk,
+      errors,
+      `${num(run.otherCores, 2)}${run.contended ? ' ⚠' : ''}`,
+    ];
+    if (showEld) cells.push(run.eld ? `${num(eldP99(run.eld))} (${num(run.eld.p99Ms)})` : '—');
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function pairedLine(label, runs) {
+  const r = paired(runs, rps);
+  const l = paired(runs, p99);
+  const c = paired(runs, cpuPerCall);
+  if (!r) return '';
+  const parts = [`rps ${int(r.service)} / ${int(r.null)} = **${num(r.ratio)}×** (per-pair ${r.ratios.map((x) => num(x)).join(', ')}${r.contended ? `; ${contentionNote(r)}` : ''})`];
+  if (Number.isFinite(l?.ratio)) parts.push(`p99 ${num(l.service)} / ${num(l.null)} ms = **${num(l.ratio)}×**`);
+  if (Number.isFinite(c?.ratio)) parts.push(`server CPU per call ${num(c.service, 0)} / ${num(c.null, 0)} µs = **${num(c.ratio)}×**`);
+  return `- ${label}: ${parts.join('; ')}\n`;
+}
+
+function verificationTable(verification) {
+  if (!verification) return '';
+  const lines = ['| target | HTTP status | grpc-status | decoded CheckResponse (official schema) | request / response bytes |', '| --- | --- | --- | --- | --- |'];
+  for (const [target, v] of Object.entries(verification)) {
+    const c = v.check;
+    const decoded = c ? `status.code ${c.grpcCode}, ${c.allowed ? 'OK' : 'denied'}; headers: ${c.headerNames.join(', ') || '—'} (authorization: ${c.authorizationHeader ? 'Bearer …' : 'absent'}, ${c.authorizationAppendAction ?? 'no append_action'}); dynamic_metadata: ${c.dynamicMetadataKeys.join(', ') || '—'}` : v.decodeError ?? 'not decoded';
+    lines.push(`| ${target} | ${v.httpStatus} | ${v.grpcStatus} | ${decoded} | ${v.requestBytes} / ${v.responseBytes} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function profileSection(p) {
+  if (!p) return '_not run_\n';
+  if (p.error) return `_failed: ${p.error}_\n`;
+  let out = `Load: ${p.loader}, ${p.seconds} s after a 1 s warm-up; samples before the load (start-up, module loading, first exchange, warm-up) are left out. Summaries by \`bench/cpuprofile-summary.mjs\`; profiles in \`bench/out/prof/\`.\n\n`;
+  for (const kind of ['service', 'null']) {
+    const k = p[kind];
+    if (!k?.summary) {
+      out += `**${kind}**: ${k?.error ?? 'no profile'}\n\n`;
+      continue;
+    }
+    const sm = k.summary;
+    out += `**${kind === 'service' ? 'Service' : 'Null server'}** (${int(k.run.rps)} rps during the profile, ≈${num(k.run.serverCpuUsPerCall, 0)} µs CPU per call; busy ${int(sm.busyMs)} ms of ${int(sm.totalMs)} ms, idle ${num(sm.idlePct, 1)} %)\n\n`;
+    out += '| self time by area | % of busy |\n| --- | --- |\n';
+    for (const area of sm.areas.slice(0, 12)) out += `| ${area.area} | ${num(area.busyPct, 1)} |\n`;
+    out += '\n| top functions by self time | where | % of busy |\n| --- | --- | --- |\n';
+    for (const f of sm.topFunctions.slice(0, 15)) out += `| \`${f.name}\` | ${f.location || '(native / generated)'} | ${num(f.busyPct, 1)} |\n`;
+    if (kind === 'service' && sm.ownFunctions?.length) {
+      out += '\n| the service\'s own functions (dist/) by self time | where | % of busy |\n| --- | --- | --- |\n';
+      for (const f of sm.ownFunctions) out += `| \`${f.name}\` | ${f.location} | ${num(f.busyPct, 1)} |\n`;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+export function renderReport(results) {
+  const m = results.machine;
+  const s = results.scenarios ?? {};
+  const o = results.options;
+  let md = `# Benchmark results\n\n`;
+  md += `Generated by \`npm run bench\` (\`node bench/run.mjs${results.argv?.length ? ` ${results.argv.join(' ')}` : ''}\`) on ${m.date}; the run took ${num(results.wallS / 60, 1)} min. `;
+  md += `Every figure below was measured in this run; ratios are service ÷ null server measured in the same run (paired, interleaved null / service runs; the median of the per-pair ratios).\n\n`;
+  md += `## Machine\n\n| | |\n| --- | --- |\n`;
+  md += `| nproc | ${m.nproc} |\n| CPU | ${m.cpuModel} |\n| memory | ${num(m.memTotalGiB, 1)} GiB |\n| node | ${m.node} |\n| OS / kernel | ${m.os ?? '?'} / ${m.kernel} |\n`;
+  md += `| commit | ${m.commit ?? '?'}${m.srcDirty ? ' + uncommitted changes in src/ (other engineers at work)' : ''} |\n| h2load | ${results.h2load ?? `not installed (${results.h2loadHint})`} |\n`;
+  md += `| load average at start / end | ${m.loadAtStart?.one ?? '?'} / ${results.loadAtEnd?.one ?? '?'} (1 min) |\n`;
+  md += `| build measured | \`dist/\` as built at ${results.build?.distMtime ?? '?'}, copied to \`${results.build?.snapshot ?? '?'}\` at the start (JS hash ${results.build?.hash ?? '?'})${results.build?.distChangedDuringRun ? '; **dist/ was rebuilt by someone during the run** — every process here still ran the snapshot' : ''} |\n\n`;
+  md += `The load generator and the server share the same ${m.nproc} cores, and other engineers may have been running tests at the same time: figures are noisy, which is why every comparison is paired within this run. Each run records the machine's **other load** (busy CPU from /proc/stat less the CPU of the server, the load generator and the bench itself, in cores); runs above ${results.contendedCores ?? 0.25} cores are marked ⚠ and pairs containing one are counted as contended. Before each pair the bench waited (at most ${results.gate?.perPairS ?? '?'} s per pair, ${results.gate?.budgetS ?? '?'} s in all) while other processes used more than ${results.gate?.thresholdCores ?? '?'} cores; it waited ${num(results.gateWaitedS ?? 0, 1)} s in this run.\n\n`;
+
+  md += `## Targets\n\n| target | measured | target | verdict | detail |\n| --- | --- | --- | --- | --- |\n`;
+  for (const row of targets(results)) md += `| ${row.name} | ${row.measured} | ${row.target} | ${row.verdict} | ${row.note} |\n`;
+  md += '\n';
+
+  md += `## Set-up\n\n`;
+  md += `- **Null server** (\`bench/null-server.mjs\`): \`@grpc/grpc-js\` + \`@grpc/proto-loader\` loading Envoy's official ext_authz v3 protos from \`@grpc/grpc-js-xds/deps\` (full decode of every CheckRequest), answering a constant OK CheckResponse shaped like the service's allow answer (an \`authorization\` header with a ${results.exchangedTokenLength ?? '?'}-character token, sub / client_id / scope metadata). Own process.\n`;
+  md += `- **Service**: \`${s.cacheHit?.serviceCommand ?? results.serviceCommand ?? 'node dist/main.js'}\` (own process), LOG_LEVEL=info, EXCHANGE_CACHE_MAX=20000 (the default 10,000 would evict part of the 10,000-user set), in front of the bench authorization server (\`bench/as-server.mjs\`: the project's oidc-provider server, own process). The \`--import\` preload only measures event-loop delay.\n`;
+  md += `- **Load**: h2load (\`-c 1 -m 50 -t 1\` or \`-m 1\`; one pre-encoded, length-prefixed CheckRequest from the official schema, verified once per target below) and \`bench/grpc-loader.mjs\` (@grpc/grpc-js, one HTTP/2 connection, pre-encoded requests, latency per call from the send time, or from the scheduled time in open loop). Each their own process.\n`;
+  md += `- **Repetitions**: ${o.reps} pairs for 50-stream runs, ${o.lightReps} for 1-stream and many-user runs; ${o.durationS} s measured after ${o.warmupS} s warm-up (${o.c1DurationS} s at 1 stream).\n`;
+  md += `- "server CPU µs/call" is the target process's user + system CPU time (from /proc) over the run divided by the calls it answered; for h2load it is approximate (≈), as h2load does not count warm-up calls.\n\n`;
+
+  const ch = s.cacheHit;
+  md += `## Cache hit (one token)\n\n`;
+  if (ch?.error) md += `_failed: ${ch.error}_\n\n`;
+  else if (ch) {
+    md += `### h2load body verification\n\nThe exact bytes h2load sends (${ch.verification?.null?.requestBytes ?? '?'} bytes: 1 byte flag 0, 4 bytes big-endian length, the CheckRequest) were sent once to each target with \`node:http2\` and the answer decoded with the official schema:\n\n${verificationTable(ch.verification)}\n`;
+    md += `### Ratios\n\n`;
+    md += pairedLine('h2load, 50 streams', ch.h2load?.c50);
+    md += pairedLine('h2load, 1 stream', ch.h2load?.c1);
+    md += pairedLine('grpc-js loader, closed loop, 50 streams', ch.grpc?.c50);
+    md += pairedLine('grpc-js loader, closed loop, 1 stream', ch.grpc?.c1);
+    if (ch.h2load?.skipped) md += `- h2load rows skipped: ${ch.h2load.skipped}\n`;
+    md += `\n### Runs\n\n${runTable([...(ch.h2load?.c50 ?? []), ...(ch.h2load?.c1 ?? [])], { showEld: true })}\n${runTable([...(ch.grpc?.c50 ?? []), ...(ch.grpc?.c1 ?? [])], { showEld: true })}\n`;
+    md += `h2load reports min / mean / max per request, not percentiles; p99 figures come from the grpc-js loader. ELD = event-loop delay p99 of the service during that run, less the 10 ms timer resolution (raw histogram value in brackets).\n\n`;
+    if (ch.grpc?.sweep?.length) {
+      md += `### Open loop (grpc-js loader, fixed arrival rate, latency from the scheduled send time)\n\nRates are fractions of the null server's closed-loop 50-stream rate in this run. The grpc-js loader shares the 2 cores and needs a good part of one at these rates, so the knee is that of the loader and the server together; the comparison is between the two targets.${results.plot ? ` Plot: [\`${results.plot}\`](${results.plot}).` : ''}\n\n`;
+      md += '| fraction | rate /s | target | achieved rps | p50 ms | p99 ms | max ms | not OK | errors / dropped / unfinished | other load (cores) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
+      for (const run of ch.grpc.sweep) {
+        const errors = Object.values(run.errors ?? {}).reduce((a, b) => a + b, 0);
+        md += `| ${run.fraction} | ${int(run.rate)} | ${run.target} | ${int(run.rps)} | ${num(run.latencyMs.p50)} | ${num(run.latencyMs.p99)} | ${num(run.latencyMs.max)} | ${Object.values(run.notOk ?? {}).reduce((a, b) => a + b, 0)} | ${errors} / ${run.dropped} / ${run.unfinished} | ${num(run.otherCores, 2)}${run.contended ? ' ⚠' : ''} |\n`;
+      }
+      md += '\n';
+    }
+  }
+
+  const mu = s.manyUsers;
+  md += `## Many users (${int(mu?.count)} distinct valid tokens, all cached first)\n\n`;
+  if (mu?.error) md += `_failed: ${mu.error}_\n\n`;
+  else if (mu) {
+    md += `Warm-up through the real authorization server: ${int(mu.warm.ok)} OK Checks in ${num(mu.warm.seconds, 1)} s, ${int(mu.warm.exchanges)} exchanges. Cache misses during the measured runs (service /metrics): **${mu.missesDuring}**.\n\n`;
+    md += pairedLine('grpc-js loader, closed loop, 50 streams, cycling through all tokens', mu.runs);
+    md += `\n${runTable(mu.runs)}\n`;
+  }
+
+  const cold = s.cold;
+  md += `## Cold path (every token new; authorization server exchangeDelayMs = ${cold?.delayMs ?? '?'} ms)\n\n`;
+  if (cold?.error) md += `_failed: ${cold.error}_\n\n`;
+  else if (cold) {
+    md += `| run | calls | OK | p50 ms | p90 ms | p99 ms | max ms | exchanges at the AS | exchange calls (service /metrics) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n`;
+    md += `| direct exchange at the token endpoint (sequential, undici) | ${cold.direct.calls} | ${cold.direct.calls - cold.direct.failures} | ${num(cold.direct.latencyMs.p50)} | ${num(cold.direct.latencyMs.p90)} | ${num(cold.direct.latencyMs.p99)} | ${num(cold.direct.latencyMs.max)} | — | — |\n`;
+    for (const [label, run] of [
+      [`service, 1 stream, ${cold.c1.tokens} new tokens`, cold.c1],
+      [`service, 200 streams, herd: ${cold.herd.tokens} new tokens × 200 concurrent Checks each`, cold.herd],
+      [`service, 200 streams, ${cold.distinct.tokens} distinct new tokens × 2`, cold.distinct],
+    ]) {
+      md += `| ${label} | ${run.completed} | ${run.ok} | ${num(run.latencyMs.p50)} | ${num(run.latencyMs.p90)} | ${num(run.latencyMs.p99)} | ${num(run.latencyMs.max)} | ${run.exchanges} | ${run.serviceExchangeCalls} |\n`;
+    }
+    md += `\nMedian overhead at 1 stream: ${num(cold.c1.latencyMs.p50)} − ${cold.delayMs} = **${num(cold.c1.latencyMs.p50 - cold.delayMs)} ms** over the configured delay. That figure includes the authorization server's own work (oidc-provider client authentication, verifying the subject token, signing the new one) and the gRPC round trip. Over a direct exchange at the same token endpoint it is ${num(cold.c1.latencyMs.p50 - cold.direct.latencyMs.p50)} ms.\n\n`;
+    md += `At 200 streams the latency is dominated by queueing at the authorization server (one process on the same cores), not by the service.\n\n`;
+  }
+
+  const mem = s.memory;
+  md += `## Memory\n\n`;
+  if (mem?.error) md += `_failed: ${mem.error}_\n\n`;
+  else if (mem) {
+    md += `A fresh service process (EXCHANGE_CACHE_MAX=${int(mem.cacheMax)}, LOG_LEVEL=warn so that per-Check log lines do not slow the warm-up) checked ${int(mem.count)} distinct tokens once each (grpc-js loader, 64 streams): ${int(mem.warm.ok)} OK in ${num(mem.warmS, 1)} s, ${int(mem.exchanges)} exchanges, ${int(mem.cacheMisses)} cache misses counted. Afterwards the oldest 1,000 tokens were checked again: ${mem.recheck.ok} OK, **${mem.recheck.misses} new misses** (so nothing had been evicted).\n\n`;
+    md += `Method: the inbound tokens are real RS256 JWTs signed by the bench authorization server (${int(mem.count)} minted in ${num(mem.mintMs / 1000, 1)} s, in parallel in its process) and verified by the service against the server's JWKS. Only the **exchange** is answered by the bench's fast RFC 8693 endpoint (\`TOKEN_EXCHANGE_ENDPOINT_URL\` → \`bench/as-server.mjs\` \`/fast/token\`), which returns a unique token of a real exchanged token's length (${results.exchangedTokenLength ?? '?'} characters). oidc-provider does about 500 exchanges/s on this machine, so 100,000 real exchanges would take minutes.${mem.extrapolated ? ` **Extrapolated**: ${int(mem.count)} tokens were measured and the per-entry cost scaled linearly to 100,000.` : ''}\n\n`;
+    const mb = (kib) => num((kib * 1024) / 1e6, 1);
+    const hb = (bytes) => num(bytes / 1e6, 1);
+    md += `| | VmRSS MB | VmHWM MB | V8 heap used MB | heap total MB | external MB |\n| --- | --- | --- | --- | --- | --- |\n`;
+    md += `| after start + 1 Check | ${mb(mem.baseline.rssKiB)} | ${mb(mem.baseline.hwmKiB)} | ${hb(mem.baseline.heap.heapUsed)} | ${hb(mem.baseline.heap.heapTotal)} | ${hb(mem.baseline.heap.external)} |\n`;
+    md += `| after ${int(mem.count)} cached exchanges (2 s after the last Check) | ${mb(mem.after.rssKiB)} | ${mb(mem.after.hwmKiB)} | ${hb(mem.after.heap.heapUsed)} | ${hb(mem.after.heap.heapTotal)} | ${hb(mem.after.heap.external)} |\n`;
+    if (mem.after.heapAfterGc) {
+      md += `| after start + 1 Check, then a forced full GC | ${mb(mem.baseline.rssAfterGcKiB)} | — | ${hb(mem.baseline.heapAfterGc.heapUsed)} | ${hb(mem.baseline.heapAfterGc.heapTotal)} | ${hb(mem.baseline.heapAfterGc.external)} |\n`;
+      md += `| after ${int(mem.count)} cached exchanges, then a forced full GC | ${mb(mem.after.rssAfterGcKiB)} | — | ${hb(mem.after.heapAfterGc.heapUsed)} | ${hb(mem.after.heapAfterGc.heapTotal)} | ${hb(mem.after.heapAfterGc.external)} |\n`;
+    }
+    if (mem.after.rssAfterIdleKiB) md += `| after ${int(mem.count)} cached exchanges, 7 s idle (before the forced GC) | ${mb(mem.after.rssAfterIdleKiB)} | — | — | — | — |\n`;
+    md += `\nThe target is judged on the first two rows (VmRSS as an operator sees it, no forced GC). Growth: ${num(mem.perEntryBytes, 0)} bytes of RSS per cached token${Number.isFinite(mem.perEntryHeapBytes) ? `, ${num(mem.perEntryHeapBytes, 0)} bytes of live V8 heap per cached token after a full GC` : ''} (each token holds a validated-token entry and an exchanged-token entry of ${results.exchangedTokenLength ?? '?'} characters). The forced GC needs \`--expose-gc\` on this service process only. MB = 10⁶ bytes.\n\n`;
+  }
+
+  md += `## Event-loop delay\n\nMeasured from outside the service's code: \`node --import ./bench/lib/eld-preload.mjs dist/main.js\` runs \`perf_hooks.monitorEventLoopDelay\` (10 ms resolution) and writes the histogram on SIGUSR2; it is reset before each service run and read after it. Per-run values are in the ELD column of the cache-hit tables.\n\n`;
+
+  md += `## Worker mode\n\n`;
+  const w = s.workers;
+  if (w?.measured) {
+    md += `Processes: service ${w.serviceProcesses} (with WORKERS=2), null server ${w.nullProcesses} (primary + 2 workers), both measured over 2 HTTP/2 connections (node:cluster hands connections to workers round-robin).${w.serviceProcesses < 2 ? ' **The service ran as a single process**: WORKERS=2 had no effect.' : ''} CPU per call counts every process of each tree.\n\n`;
+    md += pairedLine('h2load, 2 connections × 25 streams', w.h2load?.c50);
+    md += pairedLine('grpc-js loader, 2 connections, 50 streams', w.grpc?.c50);
+    md += `\n${verificationTable(w.verification)}\n${runTable([...(w.h2load?.c50 ?? []), ...(w.grpc?.c50 ?? [])])}\n`;
+  } else md += `${w?.reason ?? 'not measured'}${w?.output ? ` (${w.output})` : ''}\n\n`;
+
+  md += `## Introspection path\n\n`;
+  const i = s.introspection;
+  if (i?.measured) {
+    md += `A service with \`INTROSPECTION_ENDPOINT_URL\` set to the bench authorization server's \`/fast/introspect\` (RFC 7662; it verifies the token against the real JWKS and answers with its claims; oidc-provider itself refuses to introspect JWT access tokens: \`unsupported_token_type\`). Exchanges still go to the real token endpoint. Introspection calls over the whole scenario: ${i.introspections} (the service caches the result).\n\n`;
+    md += `${pairedLine(`${i.loader}, 50 streams, one token`, i.runs)}\n${runTable(i.runs)}\n`;
+  }
+  else md += `${i?.reason ?? 'not measured'}${i?.output ? `: \`${i.output}\`` : ''}\n\n`;
+
+  md += `## CPU profile of the cache-hit path\n\n${profileSection(s.profile)}`;
+
+  if (results.errors?.length) md += `## Errors during the run\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n\n`;
+  md += `## Reproducing\n\n\`npm run bench\` (build, then \`node bench/run.mjs\`); \`node bench/run.mjs --help\` lists the options. Raw results: \`bench/out/results.json\`; logs of every process: \`bench/out/logs/\`. ghz: see \`bench/ghz/README.md\`.\n`;
+  return md;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const file = process.argv[2] ?? `${BENCH}out/results.json`;
+  const results = JSON.parse(readFileSync(file, 'utf8'));
+  writeFileSync(`${BENCH}RESULTS.md`, renderReport(results));
+  console.log(`wrote ${BENCH}RESULTS.md`);
+}
