@@ -62,7 +62,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   };
 
   const metadata = new Map(config.issuers.map((issuer) => [issuer.issuer, new MetadataSource(http, issuer.issuer, clock, limits.allowInsecureHttp)]));
-  const metadataOf = (issuer: string) => metadata.get(issuer) ?? new MetadataSource(http, issuer, clock, limits.allowInsecureHttp);
+  // Every target names one of the configured issuers (checked by loadConfig).
+  const metadataOf = (issuer: string) => metadata.get(issuer)!;
 
   /** jose's JWKS fetches go through the shared client and are counted. */
   const countedFetch: typeof http.fetch = async (url, init) => {

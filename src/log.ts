@@ -38,9 +38,13 @@ function redact(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object' || depth > 4) return value;
   if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const key in value) {
-    const inner = (value as Record<string, unknown>)[key];
+  return redactInto({}, value as Record<string, unknown>, depth);
+}
+
+/** Copies `fields` into `out`, redacting by key at any depth. */
+function redactInto(out: Record<string, unknown>, fields: Record<string, unknown>, depth: number): Record<string, unknown> {
+  for (const key in fields) {
+    const inner = fields[key];
     out[key] = REDACTED_KEYS.has(key) || REDACTED_KEYS.has(key.toLowerCase()) ? '[redacted]' : typeof inner === 'object' ? redact(inner, depth + 1) : inner;
   }
   return out;
@@ -79,9 +83,9 @@ export function createLogger(level: LogLevel, write: (line: string) => void = ba
   const enabled = (at: LogLevel) => LOG_LEVELS.indexOf(at) <= threshold;
   const emit = (at: LogLevel) => (msg: string, fields?: LogFields) => {
     if (!enabled(at)) return;
-    const base = { time: new Date().toISOString(), level: at, msg };
-    const record = fields ? { ...base, ...(redact(fields) as LogFields) } : base;
-    write(JSON.stringify(record) + '\n');
+    // One object per line: the fields are redacted straight into it (this runs once per Check).
+    const record: Record<string, unknown> = { time: new Date().toISOString(), level: at, msg };
+    write(JSON.stringify(fields ? redactInto(record, fields, 0) : record) + '\n');
   };
   return {
     level,

@@ -2,7 +2,7 @@ import { AuthzError } from '../errors.js';
 import type { RequestView } from './request.js';
 
 /** RFC 6750 §2.1 b64token. */
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** RFC 7235 §2.1: the scheme is case-insensitive and followed by one or more spaces. */
 const BEARER_SCHEME = /^bearer +/i;
 

@@ -1,9 +1,7 @@
 import type { ActorConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
+import { B64TOKEN } from '../check/credentials.js';
 import type { RequestView } from '../check/request.js';
-
-/** RFC 6750 §2.1 b64token, also accepted after an optional "Bearer " in the actor header. */
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /**
  * The actor token for one exchange (RFC 8693 §2.1, delegation), or undefined

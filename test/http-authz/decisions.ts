@@ -129,7 +129,8 @@ t.test('SPEC §3 rows over HTTP', async (t) => {
   });
 
   t.test('decisions were reported once per request; the logs never name a token', async (t) => {
-    t.ok(service.decisions.length === 0 || service.decisions.length >= 15, `${service.decisions.length} decisions reported`);
+    const checkLines = service.logs().filter((line) => line.msg === 'check').length;
+    t.ok(checkLines >= 15, `${checkLines} decision lines logged`);
     t.ok((await service.metrics.value('authz_checks_total', { outcome: 'allowed' })) >= 6, 'allowed checks counted in the shared metrics');
     t.equal(service.logText().includes(alice), false);
     t.equal(service.logText().includes('eyJ'), false, 'no JWT in the logs');
