@@ -126,7 +126,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
   const metadataDocument = JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), allScopes));
   const metadataPaths = resourceMetadataPaths(config.resourceUrl);
-  const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics);
+  const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
+  // The cache keeps each exchanged token as its encoded allow answer: a hit sends bytes built once.
+  const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => responses.keepEncoded(value, principal, exchanger));
   metrics.cacheSize = () => cache.size;
   const pipeline = new CheckPipeline({
     maxTokenBytes: config.validation.maxTokenBytes,
@@ -136,7 +138,6 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     metadataPaths: new Set(config.serveResourceMetadata ? metadataPaths : []),
     tracing,
   });
-  const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
 
   const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) }, config.grpc);
   const httpAuthz =

@@ -1,5 +1,5 @@
 import { AuthzError } from '../errors.js';
-import type { ExchangeCache } from '../exchange/cache.js';
+import type { ExchangeCache, ExchangedToken } from '../exchange/cache.js';
 import { actorToken } from '../exchange/actor.js';
 import type { TargetSelector } from '../exchange/targets.js';
 import type { TokenExchanger } from '../exchange/token-exchange.js';
@@ -19,7 +19,7 @@ export interface TokenValidator {
 export type Decision =
   | {
       readonly allowed: true;
-      readonly exchangedToken: string;
+      readonly exchanged: ExchangedToken;
       /** the exchanged token came from the cache */
       readonly cached: boolean;
       readonly principal: Principal;
@@ -76,9 +76,9 @@ export class CheckPipeline {
       const actor = actorToken(exchanger.target.actor, view, token.value, this.options.maxTokenBytes);
       const exchanged = this.options.cache.get(token, principal, exchanger, actor, parent);
       const chosen = exchanger;
-      if (typeof exchanged === 'string') return { allowed: true, exchangedToken: exchanged, cached: true, principal, token, exchanger };
+      if (!(exchanged instanceof Promise)) return { allowed: true, exchanged, cached: true, principal, token, exchanger };
       return exchanged.then(
-        (exchangedToken) => ({ allowed: true, exchangedToken, cached: false, principal, token, exchanger: chosen }),
+        (fresh) => ({ allowed: true, exchanged: fresh, cached: false, principal, token, exchanger: chosen }),
         (error) => deny(error, token, principal, chosen),
       );
     } catch (error) {
@@ -90,8 +90,10 @@ export class CheckPipeline {
   #isMetadataRequest(request: CheckRequest): boolean {
     const http = request.attributes?.request?.http;
     if (this.options.metadataPaths.size === 0 || (http?.method !== 'GET' && http?.method !== 'HEAD')) return false;
-    const path = http.path?.split('?')[0];
-    return path !== undefined && this.options.metadataPaths.has(path);
+    const path = http.path;
+    if (path === undefined) return false;
+    const query = path.indexOf('?');
+    return this.options.metadataPaths.has(query === -1 ? path : path.slice(0, query));
   }
 }
 

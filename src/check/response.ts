@@ -1,5 +1,6 @@
 import { AuthzError, InsufficientScopeError } from '../errors.js';
 import { AllowEncoder, encodeStruct } from '../grpc/codec.js';
+import type { ExchangedToken } from '../exchange/cache.js';
 import type { Principal } from '../validation/principal.js';
 import { GRPC_OK, OUTCOMES } from './outcomes.js';
 import { resourceMetadataUrl, wwwAuthenticate } from './www-authenticate.js';
@@ -31,7 +32,35 @@ function overwrite(key: string, value: string): HeaderValueOption {
   return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 }
 
-const DEFAULT_HEADER = { name: 'authorization', prefix: 'Bearer ' };
+type TargetHeader = { readonly name: string; readonly prefix: string };
+
+const DEFAULT_HEADER: TargetHeader = { name: 'authorization', prefix: 'Bearer ' };
+
+/**
+ * An exchanged token kept as the encoded allow answer that carries it: a cache
+ * hit sends these bytes as they are, and the token is held once, in a buffer
+ * of its own (a slice of Node's shared pool would pin the whole 8 KiB slab).
+ */
+class EncodedAllow implements ExchangedToken {
+  constructor(
+    public bytes: Buffer,
+    readonly header: TargetHeader,
+    /** whose dynamic_metadata the bytes carry */
+    public principal: Principal,
+    private tokenStart: number,
+    private tokenEnd: number,
+  ) {}
+
+  get value(): string {
+    return this.bytes.toString('utf8', this.tokenStart, this.tokenEnd);
+  }
+
+  /** Re-encodes for a newly validated principal (an introspection answer can change the scopes the metadata reports). */
+  update(encoded: { bytes: Buffer; tokenStart: number; tokenEnd: number }, principal: Principal): void {
+    ({ bytes: this.bytes, tokenStart: this.tokenStart, tokenEnd: this.tokenEnd } = encoded);
+    this.principal = principal;
+  }
+}
 
 /** What `dynamic_metadata` says about the inbound token: scope, subject and client id. */
 function metadataFields(principal: Principal): Array<[string, string]> {
@@ -46,9 +75,7 @@ export class ResponseBuilder {
   readonly #metadataUrl: string;
 
   readonly #metadataDocument: string;
-  readonly #encoders = new Map<string, AllowEncoder>();
-  /** dynamic_metadata bytes per principal: principals are cached per token, so this is encoded once per token */
-  readonly #metadata = new WeakMap<Principal, Buffer>();
+  readonly #encoders = new WeakMap<TargetHeader, AllowEncoder>();
 
   constructor(resourceUrl: string, metadataDocument = '{}') {
     this.#metadataUrl = resourceMetadataUrl(resourceUrl);
@@ -72,14 +99,29 @@ export class ResponseBuilder {
     };
   }
 
-  /** The same allowed response as {@link allow}, already encoded for the gRPC path (see grpc/codec.ts). */
-  allowEncoded(exchangedToken: string, principal: Principal, header: { readonly name: string; readonly prefix: string } = DEFAULT_HEADER): Buffer {
-    const key = `${header.name}\n${header.prefix}`;
-    let encoder = this.#encoders.get(key);
-    if (!encoder) this.#encoders.set(key, (encoder = new AllowEncoder(header.name, header.prefix, header.name === 'authorization' ? [] : ['authorization'])));
-    let metadata = this.#metadata.get(principal);
-    if (!metadata) this.#metadata.set(principal, (metadata = encodeStruct(metadataFields(principal))));
-    return encoder.encode(exchangedToken, metadata);
+  /**
+   * What the exchange cache keeps for a fresh exchanged token (`KeepExchanged`):
+   * the allowed response of {@link allowEncoded}, encoded once.
+   */
+  keepEncoded(value: string, principal: Principal, exchanger: { readonly target: { readonly header: TargetHeader } }): ExchangedToken {
+    const header = exchanger.target.header;
+    const { bytes, tokenStart, tokenEnd } = this.#encoder(header).encode(value, encodeStruct(metadataFields(principal)), Buffer.allocUnsafeSlow);
+    return new EncodedAllow(bytes, header, principal, tokenStart, tokenEnd);
+  }
+
+  /** The same allowed response as {@link allow}, encoded for the gRPC path (see grpc/codec.ts); bytes kept by the cache are sent as they are. */
+  allowEncoded(exchanged: ExchangedToken, principal: Principal, header: TargetHeader = DEFAULT_HEADER): Buffer {
+    if (exchanged instanceof EncodedAllow && exchanged.header === header) {
+      if (exchanged.principal !== principal) exchanged.update(this.#encoder(header).encode(exchanged.value, encodeStruct(metadataFields(principal)), Buffer.allocUnsafeSlow), principal);
+      return exchanged.bytes;
+    }
+    return this.#encoder(header).encode(exchanged.value, encodeStruct(metadataFields(principal))).bytes;
+  }
+
+  #encoder(header: TargetHeader): AllowEncoder {
+    let encoder = this.#encoders.get(header);
+    if (!encoder) this.#encoders.set(header, (encoder = new AllowEncoder(header.name, header.prefix, header.name === 'authorization' ? [] : ['authorization'])));
+    return encoder;
   }
 
   /** A denial per the outcome table; the body and headers never contain the inbound token. */

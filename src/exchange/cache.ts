@@ -4,7 +4,7 @@ import type { Metrics } from '../ops/metrics.js';
 import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from '../validation/inbound-token.js';
 import type { Principal } from '../validation/principal.js';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { TraceParent } from '../ops/tracing.js';
 import type { ExchangeResult, TokenExchanger } from './token-exchange.js';
 
@@ -22,9 +22,23 @@ export function cacheLifetimeMs(result: ExchangeResult, principal: Principal, fa
   return Math.floor(Math.min(lifetimeSeconds * 1000, principal.expiresAt * 1000 - now));
 }
 
+/** What the cache keeps for an exchanged token: the token, possibly in a form ready to send. */
+export interface ExchangedToken {
+  readonly value: string;
+}
+
+/**
+ * Turns a fresh exchanged token into what the cache keeps. The app keeps the
+ * encoded allow answer (`ResponseBuilder.keepEncoded`), so a hit sends bytes
+ * built once and the token is held once, off the V8 heap.
+ */
+export type KeepExchanged = (value: string, principal: Principal, exchanger: TokenExchanger) => ExchangedToken;
+
+const keepPlain: KeepExchanged = (value) => ({ value });
+
 /** An exchanged token and when to start refreshing it (the last tenth of its cached life). */
 interface Entry {
-  readonly token: string;
+  readonly token: ExchangedToken;
   readonly refreshAt: number;
 }
 
@@ -41,21 +55,22 @@ const REFUSAL_MEMORY_MS = 5000;
 export class ExchangeCache {
   readonly #entries;
   readonly #refusals;
-  readonly #inFlight = new Map<string, Promise<string>>();
+  readonly #inFlight = new Map<string, Promise<ExchangedToken>>();
 
   constructor(
     max: number,
     private readonly fallbackTtlSeconds: number,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
+    private readonly keep: KeepExchanged = keepPlain,
   ) {
     this.#entries = createTtlCache<Entry>(max, clock, () => metrics.cacheEviction());
     this.#refusals = createTtlCache<AuthzError>(max, clock);
   }
 
   /** The exchanged token for this inbound token and target, from the cache or one shared call. */
-  get(token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken?: string, parent?: TraceParent): Promise<string> | string {
-    const actorKey = actorToken === undefined ? '' : `.${createHash('sha256').update(actorToken).digest('base64url')}`;
+  get(token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken?: string, parent?: TraceParent): Promise<ExchangedToken> | ExchangedToken {
+    const actorKey = actorToken === undefined ? '' : `.${hash('sha256', actorToken, 'base64url')}`;
     const key = `${exchanger.identity}.${token.hash}${actorKey}`;
     const cached = this.#entries.get(key);
     if (cached !== undefined) {
@@ -72,19 +87,20 @@ export class ExchangeCache {
     return this.#inFlight.get(key) ?? this.#start(key, token, principal, exchanger, actorToken, parent);
   }
 
-  #start(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<string> {
+  #start(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<ExchangedToken> {
     const pending = this.#exchange(key, token, principal, exchanger, actorToken, parent);
     this.#inFlight.set(key, pending);
     return pending;
   }
 
-  async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<string> {
+  async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<ExchangedToken> {
     try {
       const result = await exchanger.exchange(token.value, actorToken, parent);
       const now = this.clock();
       const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, now);
-      if (ttl > 0) this.#entries.set(key, { token: result.accessToken, refreshAt: now + ttl * 0.9 }, { ttl });
-      return result.accessToken;
+      const kept = this.keep(result.accessToken, principal, exchanger);
+      if (ttl > 0) this.#entries.set(key, { token: kept, refreshAt: now + ttl * 0.9 }, { ttl });
+      return kept;
     } catch (error) {
       if (error instanceof AuthzError && error.code === 'exchange_refused') this.#refusals.set(key, error, { ttl: REFUSAL_MEMORY_MS });
       throw error;

@@ -28,7 +28,7 @@ export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseB
     const outcome = decision.allowed ? 'allowed' : decision.error.code;
     metrics.check(outcome, decision.exchanger?.target.name ?? '', seconds);
     logDecision(log, decision, seconds);
-    return callback(null, decision.allowed ? responses.allowEncoded(decision.exchangedToken, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
+    return callback(null, decision.allowed ? responses.allowEncoded(decision.exchanged, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
   };
 
   return (call: ServerUnaryCall<CheckRequest, CheckResponse | Buffer>, callback: sendUnaryData<CheckResponse | Buffer>): void => {
@@ -57,23 +57,36 @@ export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseB
 /** Denials that point at the operator's side are logged louder than a client's bad token. */
 const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 'warn', deadline: 'warn', no_target: 'warn' } as const;
 
-/** One line per check (issue 4 item 7): outcome, target, subject and token fingerprints, duration. Never a token. */
+/**
+ * One line per check (issue 4 item 7): outcome, target, subject and token
+ * fingerprints, duration. Never a token. Written as a template rather than
+ * through the generic logger (this runs once per Check): every member is a
+ * fixed name, and every value is a number, a boolean, a base64url fingerprint
+ * or a JSON-quoted string.
+ */
 export function logDecision(log: Logger, decision: Decision, seconds: number): void {
   const level = decision.allowed ? 'info' : (LEVEL_BY_CODE[decision.error.code as keyof typeof LEVEL_BY_CODE] ?? 'info');
   if (!log.enabled(level)) return;
-  const fields: Record<string, unknown> = {
-    outcome: decision.allowed ? 'allowed' : decision.error.code,
-    target: decision.exchanger?.target.name,
-    sub_fp: decision.principal?.subjectFingerprint,
-    fp: decision.token ? fingerprintOf(decision.token) : undefined,
-    cached: decision.allowed ? decision.cached : undefined,
-    ms: Math.round(seconds * 10_000) / 10,
-  };
+  let members = `"outcome":"${decision.allowed ? 'allowed' : decision.error.code}"`;
+  if (decision.exchanger) members += `,"target":${quoted(decision.exchanger.target.name)}`;
+  if (decision.principal?.subjectFingerprint !== undefined) members += `,"sub_fp":"${decision.principal.subjectFingerprint}"`;
+  if (decision.token) members += `,"fp":"${fingerprintOf(decision.token)}"`;
+  if (decision.allowed) members += `,"cached":${decision.cached}`;
+  members += `,"ms":${Math.round(seconds * 10_000) / 10}`;
   if (!decision.allowed) {
-    fields.reason = decision.error.description;
-    fields.cause = causeName(decision.error.cause);
+    members += `,"reason":${JSON.stringify(decision.error.description)}`;
+    const cause = causeName(decision.error.cause);
+    if (cause !== undefined) members += `,"cause":${JSON.stringify(cause)}`;
   }
-  log[level]('check', fields);
+  log.preformatted(level, 'check', members);
+}
+
+/** Target names come from the configuration: quoted once each. */
+const quotedNames = new Map<string, string>();
+function quoted(name: string): string {
+  let json = quotedNames.get(name);
+  if (json === undefined) quotedNames.set(name, (json = JSON.stringify(name)));
+  return json;
 }
 
 /** The cause's code or class only: messages can quote response bodies (a JSON parse error does). */

@@ -217,7 +217,8 @@ export class AllowEncoder {
     this.#remove = Buffer.concat(headersToRemove.map((name) => field(5, text(name))));
   }
 
-  encode(token: string, metadata: Buffer): Buffer {
+  /** `allocate` = `Buffer.allocUnsafeSlow` for bytes that are kept (their own memory, not a slice of the shared pool). */
+  encode(token: string, metadata: Buffer, allocate: (size: number) => Buffer = Buffer.allocUnsafe): { bytes: Buffer; tokenStart: number; tokenEnd: number } {
     const tokenLength = Buffer.byteLength(token);
     const valueLength = this.#prefix.length + tokenLength;
     const valueHeader = [(2 << 3) | LEN, ...varintBytes(valueLength)];
@@ -230,7 +231,7 @@ export class AllowEncoder {
     const metadataField = metadata.length > 0 ? [(4 << 3) | LEN, ...varintBytes(metadata.length)] : [];
     const size = OK_STATUS.length + okField.length + okLength + metadataField.length + metadata.length;
 
-    const out = Buffer.allocUnsafe(size);
+    const out = allocate(size);
     let at = OK_STATUS.copy(out, 0);
     const bytes = (list: number[]) => {
       for (const byte of list) out[at++] = byte;
@@ -241,11 +242,13 @@ export class AllowEncoder {
     at += this.#key.copy(out, at);
     bytes(valueHeader);
     at += this.#prefix.copy(out, at);
+    const tokenStart = at;
     at += out.write(token, at, 'utf8');
+    const tokenEnd = at;
     at += OVERWRITE.copy(out, at);
     at += this.#remove.copy(out, at);
     bytes(metadataField);
     metadata.copy(out, at);
-    return out;
+    return { bytes: out, tokenStart, tokenEnd };
   }
 }

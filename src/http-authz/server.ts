@@ -150,7 +150,7 @@ export class HttpAuthzServer {
 
   #build(decision: Decision) {
     const { responses } = this.#options;
-    return decision.allowed ? responses.allow(decision.exchangedToken, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error);
+    return decision.allowed ? responses.allow(decision.exchanged.value, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error);
   }
 
   #fallback(error: AuthzError): HttpAnswer {

@@ -9,13 +9,14 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly #checks = new Counter({ name: 'authz_checks_total', help: 'Checks answered, by outcome and exchange target.', labelNames: ['outcome', 'target'], registers: [this.registry] });
-  readonly #checkSeconds = new Histogram({ name: 'authz_check_duration_seconds', help: 'Time to answer a Check, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  /** Check counts and latencies, by outcome then target: plain numbers on the hot path, turned into series at scrape time. */
+  readonly #checkSeries = new Map<string, Map<string, CheckSeries>>();
   readonly #exchanges = new Counter({ name: 'authz_exchange_calls_total', help: 'Calls to the token endpoint, by outcome.', labelNames: ['outcome'], registers: [this.registry] });
   readonly #exchangeSeconds = new Histogram({ name: 'authz_exchange_duration_seconds', help: 'Time of a call to the token endpoint, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly #introspections = new Counter({ name: 'authz_introspection_calls_total', help: 'Calls to the introspection endpoint, by outcome.', labelNames: ['outcome'], registers: [this.registry] });
   readonly #introspectionSeconds = new Histogram({ name: 'authz_introspection_duration_seconds', help: 'Time of a call to the introspection endpoint, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly #cacheHits = new Counter({ name: 'authz_exchange_cache_hits_total', help: 'Exchanges answered from the cache.', registers: [this.registry] });
+  /** Counted as a plain number on the hot path, reported at scrape time. */
+  #cacheHitCount = 0;
   readonly #cacheMisses = new Counter({ name: 'authz_exchange_cache_misses_total', help: 'Exchanges not in the cache (coalesced waiters included).', registers: [this.registry] });
   readonly #cacheEvictions = new Counter({ name: 'authz_exchange_cache_evictions_total', help: 'Exchanged tokens dropped to stay within EXCHANGE_CACHE_MAX.', registers: [this.registry] });
   readonly #jwksFetches = new Counter({ name: 'authz_jwks_fetches_total', help: 'JWK Set fetches (start-up, rotation, unknown kid), by outcome.', labelNames: ['outcome'], registers: [this.registry] });
@@ -25,6 +26,20 @@ export class Metrics {
   cacheSize: () => number = () => 0;
 
   constructor() {
+    const series = this.#checkSeries;
+    new Counter({
+      name: 'authz_checks_total',
+      help: 'Checks answered, by outcome and exchange target.',
+      labelNames: ['outcome', 'target'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [outcome, byTarget] of series) for (const [target, counts] of byTarget) this.inc({ outcome, target }, counts.count);
+      },
+    });
+    this.registry.registerMetric(new CheckDurationHistogram(series) as unknown as Histogram);
+    const hits = () => this.#cacheHitCount;
+    new Counter({ name: 'authz_exchange_cache_hits_total', help: 'Exchanges answered from the cache.', registers: [this.registry], collect() { this.reset(); this.inc(hits()); } });
     const size = () => this.cacheSize();
     new Gauge({ name: 'authz_exchange_cache_entries', help: 'Exchanged tokens held in the cache.', registers: [this.registry], collect() { this.set(size()); } });
     // Process metrics, including nodejs_eventloop_lag_* (event-loop delay) and resident memory.
@@ -32,8 +47,11 @@ export class Metrics {
   }
 
   check(outcome: string, target: string, seconds: number): void {
-    this.#child(this.#checks, outcome, target).inc();
-    this.#histogram(this.#checkSeconds, outcome).observe(seconds);
+    let byTarget = this.#checkSeries.get(outcome);
+    if (!byTarget) this.#checkSeries.set(outcome, (byTarget = new Map()));
+    let series = byTarget.get(target);
+    if (!series) byTarget.set(target, (series = new CheckSeries()));
+    series.observe(seconds);
   }
 
   exchange(outcome: string, seconds: number): void {
@@ -47,7 +65,7 @@ export class Metrics {
   }
 
   cacheHit(): void {
-    this.#cacheHits.inc();
+    this.#cacheHitCount += 1;
   }
 
   cacheMiss(): void {
@@ -90,5 +108,60 @@ export class Metrics {
     let child = this.#children.get(key) as { observe(value: number): void } | undefined;
     if (!child) this.#children.set(key, (child = histogram.labels(outcome)));
     return child;
+  }
+}
+
+/** One (outcome, target) series of checks: a count, a sum and cumulative-at-scrape bucket counts. */
+class CheckSeries {
+  count = 0;
+  sum = 0;
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length);
+
+  observe(seconds: number): void {
+    this.count += 1;
+    this.sum += seconds;
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+      if (seconds <= LATENCY_BUCKETS[i]!) {
+        this.buckets[i]! += 1;
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * `authz_check_duration_seconds` by outcome, rendered by prom-client's registry
+ * from the check series (prom-client's own histogram hashes its labels on every
+ * observation, which is most of a metric's cost on the hot path).
+ */
+class CheckDurationHistogram {
+  readonly name = 'authz_check_duration_seconds';
+  readonly help = 'Time to answer a Check, by outcome.';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+
+  constructor(private readonly series: ReadonlyMap<string, ReadonlyMap<string, CheckSeries>>) {}
+
+  async get() {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    for (const [outcome, byTarget] of this.series) {
+      const buckets = new Float64Array(LATENCY_BUCKETS.length);
+      let count = 0;
+      let sum = 0;
+      for (const series of byTarget.values()) {
+        count += series.count;
+        sum += series.sum;
+        series.buckets.forEach((n, i) => (buckets[i]! += n));
+      }
+      let cumulative = 0;
+      LATENCY_BUCKETS.forEach((le, i) => {
+        cumulative += buckets[i]!;
+        values.push({ metricName: `${this.name}_bucket`, labels: { le, outcome }, value: cumulative });
+      });
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', outcome }, value: count });
+      values.push({ metricName: `${this.name}_sum`, labels: { outcome }, value: sum });
+      values.push({ metricName: `${this.name}_count`, labels: { outcome }, value: count });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The bearer token from the request, with its SHA-256 computed once: the hash
@@ -12,7 +12,7 @@ export interface InboundToken {
 }
 
 export function inboundToken(value: string): InboundToken {
-  return { value, hash: createHash('sha256').update(value).digest('base64url') };
+  return { value, hash: hash('sha256', value, 'base64url') };
 }
 
 /** A short, non-reversible name for logs (SPEC §5). */

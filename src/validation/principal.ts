@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Who the inbound token speaks for, as far as the Check path needs to know. */
 export interface Principal {
@@ -21,5 +21,5 @@ export interface Validation {
 
 /** A short, non-reversible name of (issuer, subject) for logs. */
 export function subjectFingerprint(issuer: string, subject: string | undefined): string | undefined {
-  return subject === undefined ? undefined : createHash('sha256').update(`${issuer}\n${subject}`).digest('base64url').slice(0, 12);
+  return subject === undefined ? undefined : hash('sha256', `${issuer}\n${subject}`, 'base64url').slice(0, 12);
 }

@@ -405,6 +405,8 @@ t.test('trimmed protos: every declared field has the official number and type', 
 
 // ---------------------------------------------------------------- the hand-written codec
 
+const decodeResponse = (bytes: Buffer) => CheckResponse.toObject(CheckResponse.decode(bytes) as protobuf.Message, { enums: String, longs: String, defaults: false, oneofs: true });
+
 t.test('allowEncoded: byte for byte what the official schema reads from allow()', async (t) => {
   const builder = new ResponseBuilder(RESOURCE);
   const principals = [
@@ -417,12 +419,28 @@ t.test('allowEncoded: byte for byte what the official schema reads from allow()'
     for (const header of headers) {
       for (const token of ['t', 'e'.repeat(200), 'x'.repeat(70_000)]) {
         const viaObject = throughEnvoy(builder.allow(token, principal, header)).object;
-        const encoded = builder.allowEncoded(token, principal, header);
-        const viaBytes = CheckResponse.toObject(CheckResponse.decode(encoded) as protobuf.Message, { enums: String, longs: String, defaults: false, oneofs: true });
-        t.strictSame(viaBytes, viaObject, `${principal.subject ?? 'no subject'}, ${header?.name ?? 'default header'}, token of ${token.length}`);
+        const label = `${principal.subject ?? 'no subject'}, ${header?.name ?? 'default header'}, token of ${token.length}`;
+        t.strictSame(decodeResponse(builder.allowEncoded({ value: token }, principal, header)), viaObject, label);
+        // What the exchange cache keeps: the same bytes, built once, and the token readable back from them.
+        const targetHeader = header ?? { name: 'authorization', prefix: 'Bearer ' };
+        const kept = builder.keepEncoded(token, principal, { target: { header: targetHeader } });
+        t.equal(kept.value, token, `${label}: kept token reads back`);
+        t.strictSame(decodeResponse(builder.allowEncoded(kept, principal, targetHeader)), viaObject, `${label}: kept bytes`);
       }
     }
   }
+});
+
+t.test('kept bytes follow a newly validated principal: the metadata is never stale', async (t) => {
+  const builder = new ResponseBuilder(RESOURCE);
+  const header = { name: 'authorization', prefix: 'Bearer ' };
+  const before = { issuer: 'https://as.example.com', subject: 'alice', subjectFingerprint: 'x', clientId: 'app', scopes: ['read', 'write'], expiresAt: 1 };
+  const after = { ...before, scopes: ['read'] };
+  const kept = builder.keepEncoded('exchanged', before, { target: { header } });
+  const first = builder.allowEncoded(kept, before, header);
+  t.equal(builder.allowEncoded(kept, before, header), first, 'the same principal gets the very same bytes');
+  t.strictSame(decodeResponse(builder.allowEncoded(kept, after, header)), throughEnvoy(builder.allow('exchanged', after, header)).object, 'a new principal: its own scopes');
+  t.equal(kept.value, 'exchanged');
 });
 
 t.test('the request decoder never hangs or crashes on garbage: it decodes or throws RangeError', async (t) => {

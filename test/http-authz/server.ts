@@ -20,7 +20,7 @@ const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
 const principal = { issuer: 'https://as.example.com', subject: 'alice', subjectFingerprint: 'fp', clientId: 'app', scopes: ['mcp:tools'], expiresAt: 2e9 };
 
 function allowed(header = { name: 'authorization', prefix: 'Bearer ' }): Decision {
-  return { allowed: true, exchangedToken: 'exchanged.jwt.value', cached: false, principal, token: { value: TOKEN, hash: 'h' }, exchanger: { target: { name: 't', header } } } as unknown as Decision;
+  return { allowed: true, exchanged: { value: 'exchanged.jwt.value' }, cached: false, principal, token: { value: TOKEN, hash: 'h' }, exchanger: { target: { name: 't', header } } } as unknown as Decision;
 }
 const denied = (code: AuthzError['code'], description = 'nope'): Decision => ({ allowed: false, error: new AuthzError(code, description) });
 
