@@ -18,6 +18,7 @@
 // Prints `READY {"issuer":…,"control":…,…}`; on SIGTERM prints
 // `EXCHANGES <n> FAST <m> INTROSPECTIONS <k>` and exits.
 import { randomBytes } from 'node:crypto';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -110,6 +111,21 @@ const send = (response, status, body) => {
   response.end(JSON.stringify(body));
 };
 
+// The authorization server's own time per exchange: from the request reaching
+// its HTTP server to the last byte of the answer, measured in this process
+// (node:http diagnostics channels), so the cold scenario can subtract exactly
+// what the server spent from what a Check took.
+const tokenEndpointPath = new URL(as.tokenEndpoint).pathname;
+const tokenStarts = new WeakMap();
+let tokenTimesMs = [];
+diagnosticsChannel.subscribe('http.server.request.start', ({ request }) => {
+  if (request.method === 'POST' && request.url === tokenEndpointPath) tokenStarts.set(request, performance.now());
+});
+diagnosticsChannel.subscribe('http.server.response.finish', ({ request }) => {
+  const started = tokenStarts.get(request);
+  if (started !== undefined && tokenTimesMs.length < 1_000_000) tokenTimesMs.push(performance.now() - started);
+});
+
 const control = createServer(async (request, response) => {
   try {
     const url = new URL(request.url, 'http://127.0.0.1');
@@ -132,6 +148,12 @@ const control = createServer(async (request, response) => {
     }
     if (request.method === 'GET' && url.pathname === '/state') {
       return send(response, 200, { exchanges: as.exchanges.length, fastExchanges, introspections, exchangeDelayMs: as.exchangeDelayMs });
+    }
+    if (request.method === 'POST' && url.pathname === '/token-times') {
+      // Returns the token endpoint's own times (ms) since the last call, and starts a new window.
+      const times = tokenTimesMs;
+      tokenTimesMs = [];
+      return send(response, 200, { times });
     }
     if (request.method === 'POST' && url.pathname === '/delay') {
       as.exchangeDelayMs = Number(url.searchParams.get('ms') ?? 0);

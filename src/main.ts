@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { setFlagsFromString } from 'node:v8';
 import { buildApp } from './app.js';
 import { loadConfig, type Config } from './config/load.js';
 import { ConfigError } from './errors.js';
@@ -15,6 +16,8 @@ function main(): void {
     for (const problem of error.problems) process.stderr.write(`configuration error: ${problem}\n`);
     process.exit(78); // EX_CONFIG
   }
+  // Read by V8 at each full collection, so setting it now, before the caches fill, is in time.
+  if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
   const log = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) supervise(config, log);
   else void serve(config, log);

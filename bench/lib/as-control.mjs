@@ -17,6 +17,8 @@ export function asControl(base) {
     /** { exchanges, fastExchanges, exchangeDelayMs } */
     state: () => call(base, 'GET', '/state'),
     setDelay: (ms) => call(base, 'POST', `/delay?ms=${ms}`),
+    /** The token endpoint's own handling times (ms, measured in its process) since the last call. */
+    tokenTimes: async () => (await call(base, 'POST', '/token-times')).times,
     /** Mints `count` tokens with subjects `${prefix}-<i>` into `file`, one per line. */
     mint: (count, prefix, file) => call(base, 'POST', '/mint', { count, prefix, file }),
     clientCredentialsToken: async () => (await call(base, 'POST', '/client-credentials')).token,

@@ -27,7 +27,9 @@ export async function cold(ctx) {
   await control.setDelay(opts.coldDelayMs);
   try {
     const result = { delayMs: opts.coldDelayMs };
+    await control.tokenTimes(); // start a window
     result.direct = await directExchanges(ctx.as.tokenEndpoint, readFileSync(files.direct, 'utf8').split('\n').filter(Boolean));
+    result.direct.asOwnP50Ms = median(await control.tokenTimes());
     log(`cold: direct exchange p50 ${result.direct.latencyMs.p50.toFixed(2)} ms`);
 
     const counted = async (config) => {
@@ -38,7 +40,10 @@ export async function cold(ctx) {
       const serviceExchangeCalls = metricSum(await ctx.service.metrics(), 'authz_exchange_calls_total') - metricsBefore;
       return { ...run, exchanges, serviceExchangeCalls };
     };
+    await control.tokenTimes();
     result.c1 = { tokens: opts.coldC1, ...(await counted({ concurrency: 1, tokensFile: files.c1 })) };
+    // The authorization server's own time for these exchanges, measured in its process.
+    result.c1.asOwnP50Ms = median(await control.tokenTimes());
     log(`cold: c=1 p50 ${result.c1.latencyMs.p50.toFixed(2)} ms, ${result.c1.exchanges} exchanges for ${opts.coldC1} tokens`);
     result.herd = { tokens: opts.coldHerdTokens, perToken: 200, ...(await counted({ concurrency: 200, repeat: 200, tokensFile: files.herd })) };
     log(`cold: herd ${result.herd.exchanges} exchanges for ${opts.coldHerdTokens} tokens × 200 streams`);
@@ -48,6 +53,12 @@ export async function cold(ctx) {
   } finally {
     await control.setDelay(0);
   }
+}
+
+function median(values) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 /** Sequential RFC 8693 exchanges straight at the token endpoint, one keep-alive connection. */

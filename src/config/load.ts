@@ -84,6 +84,7 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
     tracing: service.tracing,
     shutdownGraceMs: service.shutdownGraceMs,
     workers: service.workers,
+    heapGrowingPercent: service.heapGrowingPercent,
     logLevel: service.logLevel,
   });
 }

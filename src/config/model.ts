@@ -37,6 +37,8 @@ export interface Config {
   readonly tracing: boolean;
   readonly shutdownGraceMs: number;
   readonly workers: number;
+  /** V8 `--heap-growing-percent`; 0 = V8's default */
+  readonly heapGrowingPercent: number;
   readonly logLevel: LogLevel;
 }
 

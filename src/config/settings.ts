@@ -79,6 +79,7 @@ export const SERVICE_SETTINGS = {
   httpPort: setting(integer(0, 65_535), { env: 'HTTP_PORT', default: '9002', doc: 'HTTP listener: `/healthz`, `/readyz`, `/metrics`, RFC 9728 metadata.' }),
   workers: setting(integer(1, 64), { env: 'WORKERS', default: '1', doc: 'Processes sharing the ports (node:cluster). Each has its own caches, metrics and connections to the authorization server; see "Worker mode".' }),
   authzHttpPort: setting(integer(0, 65_535), { env: 'AUTHZ_HTTP_PORT', derivedDefault: 'off', doc: 'HTTP authorization listener for Envoy `http_service`, nginx `auth_request` and Traefik `forwardAuth` (envoy/http-authz.md); unset = off.' }),
+  heapGrowingPercent: setting(integer(0, 100), { env: 'HEAP_GROWING_PERCENT', default: '10', doc: 'How far V8 lets the heap grow past the live data before its next full collection (V8 `--heap-growing-percent`). A low value keeps the resident set close to what the caches hold (see "Memory"); 0 = V8\'s own heuristics.' }),
   shutdownGraceMs: setting(integer(0, 600_000), { env: 'SHUTDOWN_GRACE_MS', default: '20000', doc: 'On SIGTERM, how long in-flight checks may take before the server closes anyway.' }),
   logLevel: setting(oneOf(LOG_LEVELS), { env: 'LOG_LEVEL', default: 'info', doc: '`fatal`, `error`, `warn`, `info`, `debug` or `trace`.' }),
   configFile: setting(text, { env: 'CONFIG_FILE', doc: 'YAML file with any of these settings (lower-case keys) plus `issuers`, `targets` and `default_target`.' }),

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { AuthzError } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { LRUCache } from 'lru-cache';
 import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from '../validation/inbound-token.js';
 import type { Principal } from '../validation/principal.js';
@@ -36,11 +37,8 @@ export type KeepExchanged = (value: string, principal: Principal, exchanger: Tok
 
 const keepPlain: KeepExchanged = (value) => ({ value });
 
-/** An exchanged token and when to start refreshing it (the last tenth of its cached life). */
-interface Entry {
-  readonly token: ExchangedToken;
-  readonly refreshAt: number;
-}
+/** A hit in the last tenth of its entry's cached life starts a refresh. */
+const REFRESH_AHEAD_FRACTION = 0.1;
 
 /** A refused exchange is answered again without a call for this long, so a client retrying a refused token cannot flood the server. */
 const REFUSAL_MEMORY_MS = 5000;
@@ -56,6 +54,10 @@ export class ExchangeCache {
   readonly #entries;
   readonly #refusals;
   readonly #inFlight = new Map<string, Promise<ExchangedToken>>();
+  /** Key prefix by target identity: '' for the first target seen (see {@link #key}). */
+  readonly #prefixes = new Map<string, string>();
+  /** Options for every read, reused: lru-cache writes the entry's ttl and remaining ttl into `status`. */
+  readonly #read: { status: LRUCache.Status<string, ExchangedToken> } = { status: {} };
 
   constructor(
     max: number,
@@ -64,22 +66,22 @@ export class ExchangeCache {
     private readonly metrics: Metrics,
     private readonly keep: KeepExchanged = keepPlain,
   ) {
-    this.#entries = createTtlCache<Entry>(max, clock, () => metrics.cacheEviction());
+    this.#entries = createTtlCache<ExchangedToken>(max, clock, () => metrics.cacheEviction());
     this.#refusals = createTtlCache<AuthzError>(max, clock);
   }
 
   /** The exchanged token for this inbound token and target, from the cache or one shared call. */
   get(token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken?: string, parent?: TraceParent): Promise<ExchangedToken> | ExchangedToken {
-    const actorKey = actorToken === undefined ? '' : `.${hash('sha256', actorToken, 'base64url')}`;
-    const key = `${exchanger.identity}.${token.hash}${actorKey}`;
-    const cached = this.#entries.get(key);
+    const key = this.#key(token, exchanger, actorToken);
+    const cached = this.#entries.get(key, this.#read);
     if (cached !== undefined) {
       this.metrics.cacheHit();
-      if (this.clock() >= cached.refreshAt && !this.#inFlight.has(key)) {
+      const { ttl, remainingTTL } = this.#read.status;
+      if (ttl !== undefined && remainingTTL !== undefined && remainingTTL <= ttl * REFRESH_AHEAD_FRACTION && !this.#inFlight.has(key)) {
         // Refresh ahead; a failure leaves the current entry to serve until it expires.
         this.#start(key, token, principal, exchanger, actorToken, parent).catch(() => {});
       }
-      return cached.token;
+      return cached;
     }
     this.metrics.cacheMiss();
     const refused = this.#refusals.get(key);
@@ -99,7 +101,7 @@ export class ExchangeCache {
       const now = this.clock();
       const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, now);
       const kept = this.keep(result.accessToken, principal, exchanger);
-      if (ttl > 0) this.#entries.set(key, { token: kept, refreshAt: now + ttl * 0.9 }, { ttl });
+      if (ttl > 0) this.#entries.set(key, kept, { ttl });
       return kept;
     } catch (error) {
       if (error instanceof AuthzError && error.code === 'exchange_refused') this.#refusals.set(key, error, { ttl: REFUSAL_MEMORY_MS });
@@ -107,6 +109,19 @@ export class ExchangeCache {
     } finally {
       this.#inFlight.delete(key);
     }
+  }
+
+  /**
+   * (target identity, inbound token hash, actor token hash). The first target's
+   * keys are the bare token hash, the very string the validated-principal cache
+   * is keyed by, so the usual one-target set-up holds no second key per token.
+   * Key shapes have distinct lengths (43, 66, 87 or 110), so they never collide.
+   */
+  #key(token: InboundToken, exchanger: TokenExchanger, actorToken: string | undefined): string {
+    let prefix = this.#prefixes.get(exchanger.identity);
+    if (prefix === undefined) this.#prefixes.set(exchanger.identity, (prefix = this.#prefixes.size === 0 ? '' : `${exchanger.identity}.`));
+    const base = prefix === '' ? token.hash : prefix + token.hash;
+    return actorToken === undefined ? base : `${base}.${hash('sha256', actorToken, 'base64url')}`;
   }
 
   get size(): number {

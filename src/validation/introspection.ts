@@ -8,7 +8,7 @@ import { formEncode } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from './inbound-token.js';
-import { subjectFingerprint, type Validation } from './principal.js';
+import { principalOf, type Validation } from './principal.js';
 import { scopesOf } from './scopes.js';
 
 export interface IntrospectionOptions {
@@ -88,14 +88,7 @@ export class IntrospectionValidator {
     const expiresAt = typeof body.exp === 'number' ? body.exp : Math.floor(cap / 1000);
     const subject = typeof body.sub === 'string' ? body.sub : undefined;
     return {
-      principal: {
-        issuer: this.issuer.issuer,
-        subject,
-        subjectFingerprint: subjectFingerprint(this.issuer.issuer, subject),
-        clientId: typeof body.client_id === 'string' ? body.client_id : undefined,
-        scopes: scopesOf(body),
-        expiresAt,
-      },
+      principal: principalOf(this.issuer.issuer, subject, typeof body.client_id === 'string' ? body.client_id : undefined, scopesOf(body), expiresAt),
       reusableUntil: Math.min(expiresAt * 1000, cap),
     };
   }

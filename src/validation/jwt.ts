@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
 import type { InboundToken } from './inbound-token.js';
-import { subjectFingerprint, type Validation } from './principal.js';
+import { principalOf, type Validation } from './principal.js';
 import { scopesOf } from './scopes.js';
 
 /** jose failures that mean "could not get the keys", not "bad token". */
@@ -48,14 +48,8 @@ export class JwtValidator {
       throw classify(error);
     }
     const subject = typeof payload.sub === 'string' ? payload.sub : undefined;
-    const principal = {
-      issuer,
-      subject,
-      subjectFingerprint: subjectFingerprint(issuer, subject),
-      clientId: typeof payload.client_id === 'string' ? payload.client_id : typeof payload.azp === 'string' ? payload.azp : undefined,
-      scopes: scopesOf(payload),
-      expiresAt: payload.exp!,
-    };
+    const clientId = typeof payload.client_id === 'string' ? payload.client_id : typeof payload.azp === 'string' ? payload.azp : undefined;
+    const principal = principalOf(issuer, subject, clientId, scopesOf(payload), payload.exp!);
     return { principal, reusableUntil: principal.expiresAt * 1000 };
   }
 }
