@@ -41,9 +41,21 @@ export async function cold(ctx) {
       return { ...run, exchanges, serviceExchangeCalls };
     };
     await control.tokenTimes();
+    const sums = async () => {
+      const metrics = await ctx.service.metrics();
+      return Object.fromEntries(['authz_check_duration_seconds_sum', 'authz_check_duration_seconds_count', 'authz_exchange_duration_seconds_sum', 'authz_exchange_duration_seconds_count'].map((name) => [name, metricSum(metrics, name)]));
+    };
+    const sumsBefore = await sums();
     result.c1 = { tokens: opts.coldC1, ...(await counted({ concurrency: 1, tokensFile: files.c1 })) };
     // The authorization server's own time for these exchanges, measured in its process.
-    result.c1.asOwnP50Ms = median(await control.tokenTimes());
+    const asTimes = await control.tokenTimes();
+    result.c1.asOwnP50Ms = median(asTimes);
+    result.c1.asOwnMeanMs = asTimes.reduce((sum, value) => sum + value, 0) / asTimes.length;
+    // Where the service's time goes, from its own metrics (means over the run).
+    const sumsAfter = await sums();
+    const meanMs = (name) => (1000 * (sumsAfter[`${name}_sum`] - sumsBefore[`${name}_sum`])) / (sumsAfter[`${name}_count`] - sumsBefore[`${name}_count`]);
+    result.c1.serviceCheckMeanMs = meanMs('authz_check_duration_seconds');
+    result.c1.serviceExchangeMeanMs = meanMs('authz_exchange_duration_seconds');
     log(`cold: c=1 p50 ${result.c1.latencyMs.p50.toFixed(2)} ms, ${result.c1.exchanges} exchanges for ${opts.coldC1} tokens`);
     result.herd = { tokens: opts.coldHerdTokens, perToken: 200, ...(await counted({ concurrency: 200, repeat: 200, tokensFile: files.herd })) };
     log(`cold: herd ${result.herd.exchanges} exchanges for ${opts.coldHerdTokens} tokens × 200 streams`);

@@ -52,7 +52,11 @@ class Reader {
   }
 
   string(): string {
-    const [start, end] = this.span();
+    const length = this.varint();
+    const start = this.pos;
+    const end = start + length;
+    if (end > this.end) throw new RangeError('truncated field');
+    this.pos = end;
     return this.buf.toString('utf8', start, end);
   }
 
@@ -77,14 +81,19 @@ function eachField(buf: Buffer, start: number, end: number, field: (reader: Read
 
 /** A `map<string, string>` entry (key = 1, value = 2). */
 function mapEntry(reader: Reader, into: Record<string, string>): void {
+  // Envoy sends a dozen or more headers per request: read each entry in a plain loop (no callback).
   const [start, end] = reader.span();
+  const entry = new Reader(reader.buf, start, end);
   let key = '';
   let value = '';
-  eachField(reader.buf, start, end, (entry, number, wireType) => {
+  while (entry.pos < end) {
+    const tag = entry.varint();
+    const number = tag >>> 3;
+    const wireType = tag & 7;
     if (number === 1 && wireType === LEN) key = entry.string();
     else if (number === 2 && wireType === LEN) value = entry.string();
     else entry.skip(wireType);
-  });
+  }
   into[key] = value;
 }
 
