@@ -15,11 +15,19 @@
 //     trusted issuer (CONFIG_FILE `issuers`) whose tokens are therefore
 //     correctly signed and expired (the only way to get expired tokens from
 //     the bench's control API without changing it);
-//   - the service, `node dist/main.js` (from a snapshot of dist/).
+//   - the service, `node dist/main.js` (from a snapshot of dist/, or a build of
+//     HEAD with --build-head), its caches filled to EXCHANGE_CACHE_MAX first.
 // Load: a fixed-rate open loop from this process with @grpc/grpc-js, bounded
-// in-flight calls, a deadline on every call. Samples VmRSS, /proc/<pid>/fd and
-// /metrics every second. Writes bench/SOAK.md and bench/out/soak.json; exit
-// code 0 when every criterion holds, 1 when one fails, 2 on a setup error.
+// in-flight calls, a deadline on every call, a fixed mix of cache hits, cache
+// misses, invalid tokens and malformed CheckRequests (CATEGORIES). Samples
+// VmRSS, /proc/<pid>/fd and /metrics every second.
+// Criteria: no call unanswered (never completed, deadline, transport error);
+// every Envoy-shaped call answered with a CheckResponse; cached tokens OK in
+// every phase; after a 20 % warm-up, mean VmRSS of the last 20 % of the rest
+// at most 15 % above that of its first 20 %, open fds at most 10 more; a new
+// token OK once the faults heal; the service still up.
+// Writes bench/SOAK.md and bench/out/soak.json; exit code 0 when every
+// criterion holds, 1 when one fails, 2 on a setup error, 3 from the watchdog.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -138,7 +146,7 @@ try {
     cpSync(join(ROOT, 'dist'), join(outDir, 'dist'), { recursive: true });
     cpSync(join(ROOT, 'protos'), join(outDir, 'protos'), { recursive: true });
     cpSync(join(ROOT, 'package.json'), join(outDir, 'package.json'));
-    build = { from: 'dist/ (a snapshot)', distMtime: statSync(join(ROOT, 'dist', 'main.js')).mtime.toISOString() };
+    build = { from: 'a snapshot of dist/', distMtime: statSync(join(ROOT, 'dist', 'main.js')).mtime.toISOString() };
   }
   process.env.BENCH_DIST_DIR = join(outDir, 'dist');
   build.hash = hashOfJs(join(outDir, 'dist'));
@@ -924,16 +932,19 @@ function renderSoak(r) {
     ],
   );
   push(
-    `Trend after warm-up (least squares): VmRSS ${n(s.rssSlopeMiBPerMin, 1)} MiB/min; V8 heap used (sampled, garbage included) ${n(s.heapUsedSlopeMiBPerMin, 1)} MiB/min.`,
+    `Trend after warm-up (least squares): VmRSS ${n(s.rssSlopeMiBPerMin, 1)} MiB/min; V8 heap used (sampled, garbage included) ${n(s.heapUsedSlopeMiBPerMin, 1)} MiB/min.` +
+      (s.rssSlopeMiBPerMin > 0
+        ? ' VmRSS also grows while V8 lets garbage pile up between major collections and while the allocator keeps freed memory; the heap after a full GC (below) tells that from live data, and a longer run (`--seconds 300`) shows whether VmRSS levels off.'
+        : ''),
     '',
   );
   if (r.gc) {
     const mb = (bytes) => (Number.isFinite(bytes) ? (bytes / 1048576).toFixed(1) : 'n/a');
     push(
       `Heap used after a full GC (forced only twice, through the bench's preload with \`--expose-gc\`): ${mb(r.gc.before.heapUsedAfterGc)} MiB after the pre-flight check (before the cache fill, 1 entry), ` +
-        `${mb(r.gc.after.heapUsedAfterGc)} MiB after the load and the recovery check (${r.samples.at(-1)?.cacheEntries ?? 'n/a'} entries); the difference, ${mb(r.gc.after.heapUsedAfterGc - r.gc.before.heapUsedAfterGc)} MiB, is at most ` +
-        `${Number.isFinite(r.gc.after.heapUsedAfterGc - r.gc.before.heapUsedAfterGc) ? Math.round((r.gc.after.heapUsedAfterGc - r.gc.before.heapUsedAfterGc) / Math.max(1, (r.samples.at(-1)?.cacheEntries ?? 1) - 1)) : 'n/a'} bytes per cache entry added ` +
-        `(exchange and validation caches, compiled code and the like included), or ${Number.isFinite(r.gc.after.heapUsedAfterGc) ? Math.round((r.gc.after.heapUsedAfterGc - r.gc.before.heapUsedAfterGc) / r.stats.sent) : 'n/a'} bytes per Check sent. VmRSS right after those GCs: ${mib(r.gc.before.rssAfterGcKiB)} → ${mib(r.gc.after.rssAfterGcKiB)} MiB. ` +
+        `${mb(r.gc.after.heapUsedAfterGc)} MiB after the load and the recovery check (${r.samples.at(-1)?.cacheEntries ?? 'n/a'} entries): the difference, ${mb(r.gc.after.heapUsedAfterGc - r.gc.before.heapUsedAfterGc)} MiB, ` +
+        `holds the entries added to the exchange and validation caches and the code compiled during the load; spread over the ${r.stats.sent} Checks it would be ` +
+        `${Number.isFinite(r.gc.after.heapUsedAfterGc) ? Math.round((r.gc.after.heapUsedAfterGc - r.gc.before.heapUsedAfterGc) / r.stats.sent) : 'n/a'} bytes each. VmRSS right after those GCs: ${mib(r.gc.before.rssAfterGcKiB)} → ${mib(r.gc.after.rssAfterGcKiB)} MiB. ` +
         `Event-loop delay of the service from the cache fill to the end (load, recovery check and idle seconds included): p50 ${n(r.gc.after.eld.p50Ms - r.gc.after.eld.resolutionMs, 1)} ms, p99 ${n(r.gc.after.eld.p99Ms - r.gc.after.eld.resolutionMs, 1)} ms, max ${n(r.gc.after.eld.maxMs - r.gc.after.eld.resolutionMs, 1)} ms (timer resolution subtracted).`,
       '',
     );
@@ -961,7 +972,7 @@ function renderSoak(r) {
     '## Setup',
     '',
     '- Processes, each its own process group on 127.0.0.1: the bench authorization server (`bench/as-server.mjs`, oidc-provider; issuer of every valid token and the real RFC 8693 token endpoint), ' +
-      'a second `bench/as-server.mjs --token-ttl=2` (a second trusted issuer, only for correctly signed expired tokens), and the service `' + r.service.command + '` (with the bench\'s event-loop-delay preload and `--expose-gc`, used only at the idle points). ' +
+      'a second `bench/as-server.mjs --token-ttl=2` (a second trusted issuer, only for correctly signed expired tokens), and the service `' + r.service.command + '` (with the bench\'s event-loop-delay preload and `--expose-gc`, used twice: before the cache fill and after the load). ' +
       'The fault proxy (`bench/lib/fault-proxy.mjs`) and the gRPC client (`@grpc/grpc-js`, one channel, open loop on a fixed schedule) run in the soak process.',
     `- Before the load, with the proxy healthy, the exchange and validation caches are filled to \`EXCHANGE_CACHE_MAX\` = ${o.cacheMax} (the ${REPEAT_TOKENS} repeat tokens last, so they are the most recently used): ` +
       'the load runs with the caches at their bound, every successful new exchange evicts an entry, and memory is measured in that steady state rather than while the caches grow.',
