@@ -309,6 +309,18 @@ export function renderReport(results) {
     md += `\n${verificationTable(w.verification)}\n${runTable([...(w.h2load?.c50 ?? []), ...(w.grpc?.c50 ?? [])])}\n`;
   } else md += `${w?.reason ?? 'not measured'}${w?.output ? ` (${w.output})` : ''}\n\n`;
 
+  md += `## HTTP/2 window\n\n`;
+  const win = s.window;
+  if (win?.measured) {
+    md += `The service as shipped (\`GRPC_CONNECTION_WINDOW_BYTES\` = 4 MiB) and a second service process with Node's default 65,535 bytes, each against the null server (Node's default window), one HTTP/2 connection, grpc-js loader, one cached token; all three interleaved.\n\n`;
+    const only = (runs, label) => (runs ?? []).filter((run) => run.target === 'null' || run.target === label).map((run) => (run.target === label ? { ...run, target: 'service' } : run));
+    for (const streams of [50, 200]) {
+      md += pairedLine(`${streams} streams, 4 MiB window`, only(win[`c${streams}`], 'service'));
+      md += pairedLine(`${streams} streams, 65,535-byte window`, only(win[`c${streams}`], 'service-65535'));
+    }
+    md += `\n${runTable([...(win.c50 ?? []), ...(win.c200 ?? [])])}\n`;
+  } else md += `${win?.reason ?? 'not measured'}\n\n`;
+
   md += `## Introspection path\n\n`;
   const i = s.introspection;
   if (i?.measured) {

@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const SCENARIOS = ['cacheHit', 'manyUsers', 'cold', 'introspection', 'workers', 'profile', 'memory'];
+const SCENARIOS = ['cacheHit', 'manyUsers', 'cold', 'window', 'introspection', 'workers', 'profile', 'memory'];
 const HELP = `usage: node bench/run.mjs [options]   (run \`npm run build\` first)
   --quick                 small sizes and 1 repetition (a smoke test, ~2 min)
   --only LIST             comma-separated subset of: ${SCENARIOS.join(', ')}
@@ -109,6 +109,7 @@ const { manyUsers } = await import('./scenarios/many-users.mjs');
 const { memory } = await import('./scenarios/memory.mjs');
 const { profile } = await import('./scenarios/profile.mjs');
 const { workers } = await import('./scenarios/workers.mjs');
+const { window } = await import('./scenarios/window.mjs');
 
 // Whatever happens, no child outlives the bench.
 process.on('exit', killAllSync);
@@ -189,6 +190,7 @@ try {
   await scenario('cacheHit', () => cacheHit(ctx, hit));
   await scenario('manyUsers', () => manyUsers(ctx));
   await scenario('cold', () => cold(ctx));
+  await scenario('window', () => window(ctx, hit));
   await service.handle.stop(); // the remaining scenarios start their own service processes
   await scenario('introspection', () => introspection(ctx, hit));
   await scenario('workers', () => workers(ctx, hit));

@@ -79,6 +79,7 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
       maxConnectionAgeGraceMs: service.maxConnectionAgeGraceMs,
       keepaliveTimeMs: service.keepaliveTimeMs,
       keepaliveTimeoutMs: service.keepaliveTimeoutMs,
+      connectionWindowBytes: service.connectionWindowBytes,
     },
     serveResourceMetadata: service.serveResourceMetadata,
     tracing: service.tracing,

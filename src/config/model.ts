@@ -32,6 +32,7 @@ export interface Config {
     readonly maxConnectionAgeGraceMs: number;
     readonly keepaliveTimeMs: number;
     readonly keepaliveTimeoutMs: number;
+    readonly connectionWindowBytes: number;
   };
   readonly serveResourceMetadata: boolean;
   readonly tracing: boolean;

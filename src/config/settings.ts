@@ -74,6 +74,7 @@ export const SERVICE_SETTINGS = {
   maxConnectionAgeGraceMs: setting(integer(0, 3_600_000), { env: 'MAX_CONNECTION_AGE_GRACE_MS', default: '30000', doc: 'Time in-flight checks get on an aged connection.' }),
   keepaliveTimeMs: setting(integer(10_000, 86_400_000), { env: 'KEEPALIVE_TIME_MS', default: '7200000', doc: 'Server HTTP/2 PING interval on idle connections (gRPC default, 2 h; Envoy sends none by default).' }),
   keepaliveTimeoutMs: setting(integer(1000, 600_000), { env: 'KEEPALIVE_TIMEOUT_MS', default: '20000', doc: 'How long a PING may go unanswered before the connection is closed.' }),
+  connectionWindowBytes: setting(integer(65_535, 2_147_483_647), { env: 'GRPC_CONNECTION_WINDOW_BYTES', default: '4194304', doc: 'HTTP/2 receive window of each gRPC connection (Node\'s default is 65535). Envoy multiplexes checks onto few connections: the wide default keeps the tail flat at hundreds of concurrent streams; see "HTTP/2 flow control".' }),
   listenAddress: setting(text, { env: 'LISTEN_ADDRESS', default: '0.0.0.0', doc: 'Address both listeners bind to.' }),
   grpcPort: setting(integer(0, 65_535), { env: 'GRPC_PORT', default: '9001', doc: 'ext_authz gRPC listener (and `grpc.health.v1`).' }),
   httpPort: setting(integer(0, 65_535), { env: 'HTTP_PORT', default: '9002', doc: 'HTTP listener: `/healthz`, `/readyz`, `/metrics`, RFC 9728 metadata.' }),

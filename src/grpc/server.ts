@@ -3,19 +3,20 @@ import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { HealthImplementation } from 'grpc-health-check';
 import { AUTHORIZATION_SERVICE } from './protos.js';
 
-/**
- * Receive window for each HTTP/2 connection. Envoy multiplexes every check onto
- * a few connections; with Node's default 64 KiB, 200 streams on one connection
- * wait on WINDOW_UPDATEs (p99 near 1 s in the issue's measurement; about 70 ms
- * with 4 MiB).
- */
-export const CONNECTION_WINDOW_BYTES = 4 * 1024 * 1024;
+/** Node's (and HTTP/2's) initial connection window. */
+const DEFAULT_WINDOW_BYTES = 65_535;
 
 export interface GrpcServerOptions {
   readonly maxConnectionAgeMs: number;
   readonly maxConnectionAgeGraceMs: number;
   readonly keepaliveTimeMs: number;
   readonly keepaliveTimeoutMs: number;
+  /**
+   * Receive window of each HTTP/2 connection. Envoy multiplexes every check onto
+   * a few connections; with the default 64 KiB, 200 streams on one connection
+   * wait on WINDOW_UPDATEs (bench/RESULTS.md, "HTTP/2 window").
+   */
+  readonly connectionWindowBytes: number;
 }
 
 /**
@@ -27,7 +28,10 @@ export class GrpcServer {
   readonly #widened = new WeakSet<Http2Server>();
   readonly #health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
 
+  readonly #windowBytes: number;
+
   constructor(authorization: ServiceDefinition, handlers: UntypedServiceImplementation, options: GrpcServerOptions) {
+    this.#windowBytes = options.connectionWindowBytes;
     this.#server = new Server({
       // A maximum age makes Envoy open new connections, which spreads them over replicas added since (0 = never).
       ...(options.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs } : {}),
@@ -44,7 +48,7 @@ export class GrpcServer {
     return new Promise((resolve, reject) => {
       this.#server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, bound) => {
         if (error) return reject(error);
-        this.#widenConnectionWindows();
+        if (this.#windowBytes > DEFAULT_WINDOW_BYTES) this.#widenConnectionWindows();
         resolve(bound);
       });
     });
@@ -60,7 +64,7 @@ export class GrpcServer {
     for (const http2Server of servers?.keys() ?? []) {
       if (this.#widened.has(http2Server)) continue;
       this.#widened.add(http2Server);
-      http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
+      http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(this.#windowBytes));
     }
   }
 
