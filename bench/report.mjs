@@ -171,6 +171,22 @@ function verificationTable(verification) {
   return `${lines.join('\n')}\n`;
 }
 
+/** What the profile and the other sections say about the misses, with this run's figures. */
+function missesSection(results) {
+  const s = results.scenarios;
+  const area = (side, name) => s.profile?.[side]?.summary?.areas?.find((a) => a.area === name)?.busyPct;
+  const lines = [];
+  if (s.profile?.service?.summary && s.profile?.null?.summary) {
+    const protobuf = (area('null', 'protobufjs (generated codecs)') ?? 0) + (area('null', 'protobufjs') ?? 0);
+    lines.push(
+      `- **Throughput.** In the CPU profile of the cache-hit path (below) the service spent ${num(area('service', 'service code (dist/)'), 1)} % of its busy time in its own code, ${num(area('service', 'node:crypto'), 1)} % hashing the token (the cache key) and ${num(area('service', 'GC'), 1)} % in GC; the null server spent ${num(protobuf, 1)} % in protobufjs and ${num(area('null', 'GC'), 1)} % in GC. Both spend most of their time in node:http2 and grpc-js (service ${num((area('service', 'node:http2') ?? 0) + (area('service', '@grpc/grpc-js') ?? 0), 1)} %, null ${num((area('null', 'node:http2') ?? 0) + (area('null', '@grpc/grpc-js') ?? 0), 1)} %). CPU per call in the profile: service ${num(s.profile.service.run?.serverCpuUsPerCall, 0)} µs, null ${num(s.profile.null.run?.serverCpuUsPerCall, 0)} µs. Where a rate ratio is below 1 while the CPU-per-call ratio is near 1, the service did not do more work per call; the HTTP/2 window section measures how much of the gap at 50 streams the 4 MiB window accounts for.`,
+    );
+  }
+  if (s.memory?.after) lines.push('- **Memory.** The "Memory" section gives the split: the idle process, V8\'s heap, and about 0.9 KB per token of exchanged token and answer.');
+  if (s.cold?.c1?.serviceCheckMeanMs) lines.push('- **Cold path.** The "Cold path" section splits the overhead into the gRPC round trip, the service\'s own work around the exchange and its HTTP client.');
+  return lines.length ? `### Where the misses come from\n\n${lines.join('\n')}\n\n` : '';
+}
+
 function profileSection(p) {
   if (!p) return '_not run_\n';
   if (p.error) return `_failed: ${p.error}_\n`;
@@ -213,6 +229,7 @@ export function renderReport(results) {
   md += `## Targets\n\n| target | measured | target | verdict | detail |\n| --- | --- | --- | --- | --- |\n`;
   for (const row of targets(results)) md += `| ${row.name} | ${row.measured} | ${row.target} | ${row.verdict} | ${row.note} |\n`;
   md += '\n';
+  md += missesSection(results);
 
   md += `## Set-up\n\n`;
   md += `- **Null server** (\`bench/null-server.mjs\`): \`@grpc/grpc-js\` + \`@grpc/proto-loader\` loading Envoy's official ext_authz v3 protos from \`@grpc/grpc-js-xds/deps\` (full decode of every CheckRequest), answering a constant OK CheckResponse shaped like the service's allow answer (an \`authorization\` header with a ${results.exchangedTokenLength ?? '?'}-character token, sub / client_id / scope metadata). Own process.\n`;
@@ -305,6 +322,15 @@ export function renderReport(results) {
   if (w?.measured) {
     md += `Processes: service ${w.serviceProcesses} (with WORKERS=2), null server ${w.nullProcesses} (primary + 2 workers), both measured over 2 HTTP/2 connections (node:cluster hands connections to workers round-robin).${w.serviceProcesses < 2 ? ' **The service ran as a single process**: WORKERS=2 had no effect.' : ''} CPU per call counts every process of each tree.\n\n`;
     md += pairedLine('h2load, 2 connections × 25 streams', w.h2load?.c50);
+    const meanRps = (runs, target) => {
+      const picked = (runs ?? []).filter((run) => run.target === target);
+      return picked.length ? picked.reduce((sum, run) => sum + run.rps, 0) / picked.length : NaN;
+    };
+    const single = s.cacheHit?.h2load?.c50;
+    if (single?.length && w.h2load?.c50?.length) {
+      const scale = (target) => `${int(meanRps(single, target))} → ${int(meanRps(w.h2load.c50, target))} rps (**${num(meanRps(w.h2load.c50, target) / meanRps(single, target))}×**)`;
+      md += `- scaling from one process to two workers (h2load, 50 streams in all; the one-process figures are the cache-hit runs above, means over runs): service ${scale('service')}, null server ${scale('null')}. The load generator needs CPU from the same two cores.\n`;
+    }
     md += pairedLine('grpc-js loader, 2 connections, 50 streams', w.grpc?.c50);
     md += `\n${verificationTable(w.verification)}\n${runTable([...(w.h2load?.c50 ?? []), ...(w.grpc?.c50 ?? [])])}\n`;
   } else md += `${w?.reason ?? 'not measured'}${w?.output ? ` (${w.output})` : ''}\n\n`;
