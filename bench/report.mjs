@@ -5,7 +5,7 @@
 // pair are adjacent in time), and the median of those per-pair ratios.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { int, median, num, ratio } from './lib/stats.mjs';
+import { int, mean, median, num, ratio } from './lib/stats.mjs';
 
 const BENCH = fileURLToPath(new URL('./', import.meta.url));
 
@@ -322,10 +322,7 @@ export function renderReport(results) {
   if (w?.measured) {
     md += `Processes: service ${w.serviceProcesses} (with WORKERS=2), null server ${w.nullProcesses} (primary + 2 workers), both measured over 2 HTTP/2 connections (node:cluster hands connections to workers round-robin).${w.serviceProcesses < 2 ? ' **The service ran as a single process**: WORKERS=2 had no effect.' : ''} CPU per call counts every process of each tree.\n\n`;
     md += pairedLine('h2load, 2 connections × 25 streams', w.h2load?.c50);
-    const meanRps = (runs, target) => {
-      const picked = (runs ?? []).filter((run) => run.target === target);
-      return picked.length ? picked.reduce((sum, run) => sum + run.rps, 0) / picked.length : NaN;
-    };
+    const meanRps = (runs, target) => mean((runs ?? []).filter((run) => run.target === target).map((run) => run.rps));
     const single = s.cacheHit?.h2load?.c50;
     if (single?.length && w.h2load?.c50?.length) {
       const scale = (target) => `${int(meanRps(single, target))} → ${int(meanRps(w.h2load.c50, target))} rps (**${num(meanRps(w.h2load.c50, target) / meanRps(single, target))}×**)`;

@@ -4,11 +4,11 @@
 // separate processes on 127.0.0.1, runs the scenarios (bench/scenarios/*), and
 // writes bench/out/results.json and bench/RESULTS.md. Every child process runs
 // in its own process group and is killed at the end, on error and on signals.
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { hashOfJs } from './lib/dist.mjs';
 
 const SCENARIOS = ['cacheHit', 'manyUsers', 'cold', 'window', 'introspection', 'workers', 'profile', 'memory'];
 const HELP = `usage: node bench/run.mjs [options]   (run \`npm run build\` first)
@@ -125,20 +125,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 const GATE_BUDGET_S = quick ? 10 : 30;
 const gateBudget = { remainingS: GATE_BUDGET_S };
 setPairGate(() => quietGate({ thresholdCores: 0.3, maxWaitS: 6, budget: gateBudget }));
-
-/** sha256 of every .js file under `dir` (names and contents), shortened. */
-function hashOfJs(dir) {
-  const hash = createHash('sha256');
-  const walk = (current) => {
-    for (const name of readdirSync(current).sort()) {
-      const path = join(current, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.js')) hash.update(relative(dir, path)).update(readFileSync(path));
-    }
-  };
-  walk(dir);
-  return hash.digest('hex').slice(0, 12);
-}
 
 const h2load = h2loadVersion();
 if (!h2load) log(`h2load not found: its rows are skipped. Install it with: ${H2LOAD_INSTALL_HINT}`);

@@ -29,13 +29,13 @@
 // Writes bench/SOAK.md and bench/out/soak.json; exit code 0 when every
 // criterion holds, 1 when one fails, 2 on a setup error, 3 from the watchdog.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { hashOfJs } from './lib/dist.mjs';
 
 const HELP = `usage: node bench/soak.mjs [options]   (run \`npm run build\` first)
   --seconds S         seconds of load (default 60)
@@ -759,20 +759,6 @@ try {
   await proxy?.close();
   await stopAll();
   saveLogsAndClean();
-}
-
-/** sha256 of every .js file under `dir` (names and contents), shortened (as run.mjs). */
-function hashOfJs(dir) {
-  const hash = createHash('sha256');
-  const walk = (current) => {
-    for (const name of readdirSync(current).sort()) {
-      const path = join(current, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.js')) hash.update(relative(dir, path)).update(readFileSync(path));
-    }
-  };
-  walk(dir);
-  return hash.digest('hex').slice(0, 12);
 }
 
 /** Least-squares slope of `field` over `t` (per second). */

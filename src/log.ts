@@ -89,17 +89,18 @@ function batchedStdout(): (line: string) => void {
   };
 }
 
+let isoMs = 0;
+let iso = '';
+
 /** `toISOString()` of the current millisecond, formatted once per millisecond rather than once per line. */
 function isoNow(): string {
   const now = Date.now();
-  if (now !== isoNow.lastMs) {
-    isoNow.lastMs = now;
-    isoNow.last = new Date(now).toISOString();
+  if (now !== isoMs) {
+    isoMs = now;
+    iso = new Date(now).toISOString();
   }
-  return isoNow.last;
+  return iso;
 }
-isoNow.lastMs = 0;
-isoNow.last = '';
 
 /** JSON-lines logger: one object per line with `time`, `level`, `msg` and the (redacted) fields. */
 export function createLogger(level: LogLevel, write: (line: string) => void = batchedStdout()): Logger {

@@ -11,6 +11,7 @@ import { EXCHANGE_CLIENT, UPSTREAM } from '../lib/constants.mjs';
 import { LatencyRecorder } from '../lib/histogram.mjs';
 import { grpcRun } from '../lib/runs.mjs';
 import { metricSum } from '../lib/servers.mjs';
+import { mean, median } from '../lib/stats.mjs';
 
 export async function cold(ctx) {
   const { opts, log, outDir, control } = ctx;
@@ -50,7 +51,7 @@ export async function cold(ctx) {
     // The authorization server's own time for these exchanges, measured in its process.
     const asTimes = await control.tokenTimes();
     result.c1.asOwnP50Ms = median(asTimes);
-    result.c1.asOwnMeanMs = asTimes.reduce((sum, value) => sum + value, 0) / asTimes.length;
+    result.c1.asOwnMeanMs = mean(asTimes);
     // Where the service's time goes, from its own metrics (means over the run).
     const sumsAfter = await sums();
     const meanMs = (name) => (1000 * (sumsAfter[`${name}_sum`] - sumsBefore[`${name}_sum`])) / (sumsAfter[`${name}_count`] - sumsBefore[`${name}_count`]);
@@ -65,12 +66,6 @@ export async function cold(ctx) {
   } finally {
     await control.setDelay(0);
   }
-}
-
-function median(values) {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 /** Sequential RFC 8693 exchanges straight at the token endpoint, one keep-alive connection. */

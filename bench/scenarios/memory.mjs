@@ -46,9 +46,7 @@ async function measure(ctx, { count, cacheMax, minted, probeFile, tokensFile, la
   const { log, outDir, control } = ctx;
   // LOG_LEVEL=warn: the build may log every Check at info; that costs time here and holds no memory.
   const env = serviceEnv(ctx.as, { EXCHANGE_CACHE_MAX: String(cacheMax), TOKEN_EXCHANGE_ENDPOINT_URL: control.fastTokenEndpoint, LOG_LEVEL: 'warn', ...extraEnv });
-  // BENCH_MEMORY_NODE_ARGS: extra node flags for this service only (to compare V8 heap settings).
-  const nodeArgs = (process.env.BENCH_MEMORY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const service = await startService(outDir, env, { label, eld: true, gc: true, nodeArgs });
+  const service = await startService(outDir, env, { label, eld: true, gc: true });
   if (!service.started) return { error: `service did not start: ${JSON.stringify(service.exit)}\n${service.output}` };
   try {
     await grpcRun(service, { mode: 'closed', concurrency: 1, order: 'once', durationS: 30, warmupS: 0, tokensFile: probeFile });

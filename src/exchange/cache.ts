@@ -35,8 +35,6 @@ export interface ExchangedToken {
  */
 export type KeepExchanged = (value: string, principal: Principal, exchanger: TokenExchanger) => ExchangedToken;
 
-const keepPlain: KeepExchanged = (value) => ({ value });
-
 /** A hit in the last tenth of its entry's cached life starts a refresh. */
 const REFRESH_AHEAD_FRACTION = 0.1;
 
@@ -64,7 +62,7 @@ export class ExchangeCache {
     private readonly fallbackTtlSeconds: number,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
-    private readonly keep: KeepExchanged = keepPlain,
+    private readonly keep: KeepExchanged,
   ) {
     this.#entries = createTtlCache<ExchangedToken>(max, clock, () => metrics.cacheEviction());
     this.#refusals = createTtlCache<AuthzError>(max, clock);

@@ -43,21 +43,22 @@ class Reader {
 
   /** The bounds of a length-delimited field's payload; advances past it. */
   span(): [number, number] {
-    const length = this.varint();
-    const start = this.pos;
-    const end = start + length;
-    if (end > this.end) throw new RangeError('truncated field');
-    this.pos = end;
-    return [start, end];
+    const start = this.#skipPayload();
+    return [start, this.pos];
   }
 
   string(): string {
+    const start = this.#skipPayload();
+    return this.buf.toString('utf8', start, this.pos);
+  }
+
+  /** Reads a length, advances past that many bytes and returns where they start (no tuple: strings are read per header). */
+  #skipPayload(): number {
     const length = this.varint();
     const start = this.pos;
-    const end = start + length;
-    if (end > this.end) throw new RangeError('truncated field');
-    this.pos = end;
-    return this.buf.toString('utf8', start, end);
+    if (start + length > this.end) throw new RangeError('truncated field');
+    this.pos = start + length;
+    return start;
   }
 
   skip(wireType: number): void {
