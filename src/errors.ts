@@ -49,6 +49,35 @@ export class InsufficientScopeError extends AuthzError {
   }
 }
 
+/**
+ * The authorization server answered something that is not a usable OAuth
+ * answer (SPEC §3 "What the service accepts from the token endpoint"): 503,
+ * never cached, and logged as an error naming the fault, never the value.
+ * It counts as a fault of the server (the circuit breaker learns from it).
+ */
+export class GarbageAnswerError extends AuthzError {
+  constructor(
+    /** what is wrong, in words that never quote the value */
+    readonly fault: string,
+  ) {
+    super('unavailable', `the authorization server answered garbage: ${fault}`);
+  }
+}
+
+/**
+ * The authorization server answered 429 about this call (RFC 6585 §4): 503
+ * with its `retry-after`, and the same cache key is not retried before then.
+ * Not a fault of the server: the circuit breaker ignores it (SPEC §3).
+ */
+export class RateLimitedError extends AuthzError {
+  constructor(
+    /** whole seconds, 1–60 */
+    readonly retryAfterSeconds: number,
+  ) {
+    super('unavailable', 'the authorization server asked to slow down (HTTP 429)');
+  }
+}
+
 /** One or more settings are missing or wrong; each problem is one line naming the variable. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -1,8 +1,6 @@
 import { AuthzError } from '../errors.js';
+import { B64TOKEN } from '../oauth/b64token.js';
 import type { RequestView } from './request.js';
-
-/** RFC 6750 §2.1 b64token. */
-export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** RFC 7235 §2.1: the scheme is case-insensitive and followed by one or more spaces. */
 const BEARER_SCHEME = /^bearer +/i;
 
@@ -24,4 +22,42 @@ export function bearerToken(view: RequestView, maxTokenBytes: number): string {
   if (token.length > maxTokenBytes) throw new AuthzError('invalid_token', 'the access token is too long');
   if (!B64TOKEN.test(token)) throw new AuthzError('invalid_token', 'the access token is malformed');
   return token;
+}
+
+/**
+ * RFC 6750 §2: a client uses one method per request. A bearer token in the
+ * header and an `access_token` query parameter → `invalid_request` (SPEC §3),
+ * since the URL, with that token, would otherwise reach the upstream. Names are
+ * matched as servers read them: `&` or `;` separated, percent-decoded, `+` as
+ * space, trimmed, any case, with or without an array suffix (`access_token[]`).
+ */
+export function refuseQueryToken(path: string | undefined): void {
+  if (path === undefined) return;
+  const query = path.indexOf('?');
+  if (query === -1 || !hasAccessTokenParameter(path.slice(query + 1))) return;
+  throw new AuthzError('invalid_request', 'the request carries a bearer token in the header and an access_token query parameter');
+}
+
+function hasAccessTokenParameter(query: string): boolean {
+  // Cheap pre-check on the hot path: every spelling of the name holds "_", "%5f" or "%5F".
+  if (!/_|%5f/i.test(query)) return false;
+  for (const pair of query.split(/[&;]/)) {
+    const equals = pair.indexOf('=');
+    const name = lenientDecode(equals === -1 ? pair : pair.slice(0, equals)).trim().toLowerCase();
+    if (name === 'access_token' || name.startsWith('access_token[')) return true;
+  }
+  return false;
+}
+
+/** Percent-decoding that never throws: a malformed escape stays as written. */
+function lenientDecode(text: string): string {
+  const plus = text.replace(/\+/g, ' ');
+  if (!plus.includes('%')) return plus;
+  return plus.replace(/(?:%[0-9A-Fa-f]{2})+/g, (escapes) => {
+    try {
+      return decodeURIComponent(escapes);
+    } catch {
+      return Buffer.from(escapes.replace(/%/g, ''), 'hex').toString('latin1');
+    }
+  });
 }

@@ -1,4 +1,5 @@
-import { AuthzError, InsufficientScopeError } from '../errors.js';
+import { AuthzError, GarbageAnswerError, InsufficientScopeError, RateLimitedError } from '../errors.js';
+import { b64tokenFault } from '../oauth/b64token.js';
 import { AllowEncoder, encodeStruct } from '../grpc/codec.js';
 import type { ExchangedToken } from '../exchange/cache.js';
 import type { Principal } from '../validation/principal.js';
@@ -32,9 +33,13 @@ function overwrite(key: string, value: string): HeaderValueOption {
   return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 }
 
-type TargetHeader = { readonly name: string; readonly prefix: string };
+/** Where the exchanged token goes and which of the caller's credentials are removed (`TargetConfig.header`). */
+type TargetHeader = { readonly name: string; readonly prefix: string; readonly remove: readonly string[] };
 
-const DEFAULT_HEADER: TargetHeader = { name: 'authorization', prefix: 'Bearer ' };
+const DEFAULT_HEADER: TargetHeader = { name: 'authorization', prefix: 'Bearer ', remove: [] };
+
+/** Longest `dynamic_metadata` value passed on; these come from the inbound token or the introspection answer. */
+const MAX_METADATA_VALUE_BYTES = 1024;
 
 /**
  * An exchanged token kept as the encoded allow answer that carries it: a cache
@@ -62,12 +67,34 @@ class EncodedAllow implements ExchangedToken {
   }
 }
 
-/** What `dynamic_metadata` says about the inbound token: scope, subject and client id. */
+/**
+ * What `dynamic_metadata` says about the inbound token: scope, subject and
+ * client id. These values come from outside and a proxy may copy metadata
+ * into headers (`%DYNAMIC_METADATA%`), so only visible ASCII with inner spaces,
+ * up to 1 KiB, is passed on (RFC 9110 §5.5); any other value is left out.
+ */
 function metadataFields(principal: Principal): Array<[string, string]> {
-  const fields: Array<[string, string]> = [['scope', principal.scopes.join(' ')]];
-  if (principal.subject !== undefined) fields.push(['sub', principal.subject]);
-  if (principal.clientId !== undefined) fields.push(['client_id', principal.clientId]);
+  const fields: Array<[string, string]> = [];
+  const add = (key: string, value: string | undefined) => {
+    if (value !== undefined && value.length <= MAX_METADATA_VALUE_BYTES && SAFE_FIELD_VALUE.test(value)) fields.push([key, value]);
+  };
+  add('scope', principal.scopes.join(' '));
+  add('sub', principal.subject);
+  add('client_id', principal.clientId);
   return fields;
+}
+
+/** Visible ASCII, inner spaces, or nothing (RFC 9110 §5.5 field-value without obs-text). */
+const SAFE_FIELD_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+
+/** Largest value any header can carry here: a CheckRequest's own bound. */
+const MAX_HEADER_VALUE_BYTES = 1024 * 1024;
+
+/** Defence in depth: the exchanger already refused such a token (SPEC §3, 16 KiB); nothing else reaches a header. */
+function checkedToken(token: string): string {
+  const fault = b64tokenFault(token, MAX_HEADER_VALUE_BYTES);
+  if (fault !== undefined) throw new GarbageAnswerError(`access_token: ${fault}`);
+  return token;
 }
 
 /** Turns a decision into the `CheckResponse` Envoy acts on. Holds no per-request state. */
@@ -86,15 +113,13 @@ export class ResponseBuilder {
    * OK: write the exchanged token to the target's header (default `authorization: Bearer …`),
    * replacing the inbound one; never list it in `headers_to_remove`.
    */
-  allow(exchangedToken: string, principal: Principal, header: { readonly name: string; readonly prefix: string } = DEFAULT_HEADER): CheckResponse {
+  allow(exchangedToken: string, principal: Principal, header: TargetHeader = DEFAULT_HEADER): CheckResponse {
     const fields = Object.fromEntries(metadataFields(principal).map(([key, value]) => [key, { stringValue: value }]));
+    const headers = [overwrite(header.name, header.prefix + checkedToken(exchangedToken))];
     return {
       status: { code: GRPC_OK },
-      ok_response:
-        header.name === 'authorization'
-          ? { headers: [overwrite(header.name, header.prefix + exchangedToken)] }
-          : // The token goes elsewhere, so the inbound one must not reach the upstream either.
-            { headers: [overwrite(header.name, header.prefix + exchangedToken)], headers_to_remove: ['authorization'] },
+      // The caller's other credentials (the actor header; `authorization` when the token goes elsewhere) never reach the upstream.
+      ok_response: header.remove.length === 0 ? { headers } : { headers, headers_to_remove: [...header.remove] },
       dynamic_metadata: { fields },
     };
   }
@@ -105,7 +130,7 @@ export class ResponseBuilder {
    */
   keepEncoded(value: string, principal: Principal, exchanger: { readonly target: { readonly header: TargetHeader } }): ExchangedToken {
     const header = exchanger.target.header;
-    const { bytes, tokenStart, tokenEnd } = this.#encoder(header).encode(value, encodeStruct(metadataFields(principal)), Buffer.allocUnsafeSlow);
+    const { bytes, tokenStart, tokenEnd } = this.#encoder(header).encode(checkedToken(value), encodeStruct(metadataFields(principal)), Buffer.allocUnsafeSlow);
     return new EncodedAllow(bytes, header, principal, tokenStart, tokenEnd);
   }
 
@@ -115,12 +140,12 @@ export class ResponseBuilder {
       if (exchanged.principal !== principal) exchanged.update(this.#encoder(header).encode(exchanged.value, encodeStruct(metadataFields(principal)), Buffer.allocUnsafeSlow), principal);
       return exchanged.bytes;
     }
-    return this.#encoder(header).encode(exchanged.value, encodeStruct(metadataFields(principal))).bytes;
+    return this.#encoder(header).encode(checkedToken(exchanged.value), encodeStruct(metadataFields(principal))).bytes;
   }
 
   #encoder(header: TargetHeader): AllowEncoder {
     let encoder = this.#encoders.get(header);
-    if (!encoder) this.#encoders.set(header, (encoder = new AllowEncoder(header.name, header.prefix, header.name === 'authorization' ? [] : ['authorization'])));
+    if (!encoder) this.#encoders.set(header, (encoder = new AllowEncoder(header.name, header.prefix, header.remove)));
     return encoder;
   }
 
@@ -131,7 +156,9 @@ export class ResponseBuilder {
     const scopes = error instanceof InsufficientScopeError ? error.requiredScopes : [];
     const challenge = wwwAuthenticate(outcome, this.#metadataUrl, scopes);
     if (challenge !== undefined) headers.push(overwrite('www-authenticate', challenge));
-    if (outcome.retryAfterSeconds !== undefined) headers.push(overwrite('retry-after', String(outcome.retryAfterSeconds)));
+    // A 429 passes on the server's wait (parsed and capped at 60 s, SPEC §3), never its raw header.
+    const retryAfter = error instanceof RateLimitedError ? error.retryAfterSeconds : outcome.retryAfterSeconds;
+    if (retryAfter !== undefined) headers.push(overwrite('retry-after', String(retryAfter)));
     if (error.code === 'resource_metadata') {
       return { status: { code: outcome.grpcCode }, denied_response: { status: { code: outcome.httpStatus }, headers, body: this.#metadataDocument } };
     }

@@ -209,7 +209,7 @@ function buildTarget(values: TargetValues, issuer: IssuerValues | undefined, ent
           actor,
           extraParams: values.extraParams ?? [],
           requiredScopes: values.requiredScopes ?? [],
-          header: { name: values.tokenHeader, prefix: values.tokenPrefix === 'none' ? '' : values.tokenPrefix },
+          header: targetHeader(values.tokenHeader, values.tokenPrefix === 'none' ? '' : values.tokenPrefix, actor),
           match: buildMatch(entry, name, problems),
         }
       : undefined;
@@ -217,8 +217,22 @@ function buildTarget(values: TargetValues, issuer: IssuerValues | undefined, ent
   return problems.length > before ? undefined : target;
 }
 
+/**
+ * Where the exchanged token goes, and every credential of the caller's that
+ * must not reach the upstream (SPEC §3): `authorization` when the token goes
+ * elsewhere, and the actor token's header. Never the header being set.
+ */
+function targetHeader(name: string, prefix: string, actor: ActorConfig): TargetConfig['header'] {
+  const consumed = ['authorization', ...(actor.source === 'header' && actor.header !== undefined ? [actor.header] : [])];
+  return { name, prefix, remove: [...new Set(consumed)].filter((header) => header !== name) };
+}
+
 function buildActor(values: TargetValues, entry: Entry, problems: string[]): ActorConfig {
   const source = values.actorSource;
+  // The actor header is removed on the way upstream; it cannot be the inbound token's header or the one the exchanged token is written to.
+  if (source === 'header' && (values.actorHeader === 'authorization' || values.actorHeader === values.tokenHeader)) {
+    problems.push(`${entry.label(TARGET_SETTINGS.actorHeader)}: must differ from authorization and from ${entry.label(TARGET_SETTINGS.tokenHeader)}`);
+  }
   if (source === 'header' && values.actorHeader === undefined) problems.push(`${entry.label(TARGET_SETTINGS.actorHeader)}: is required when the actor source is header`);
   if (source === 'static' && values.actorToken === undefined) problems.push(`${entry.label(TARGET_SETTINGS.actorToken)}: is required when the actor source is static`);
   if (source !== 'header' && values.actorHeader !== undefined) problems.push(`${entry.label(TARGET_SETTINGS.actorHeader)}: is only used with the actor source header`);

@@ -85,7 +85,8 @@ export interface TargetConfig {
   readonly actor: ActorConfig;
   readonly extraParams: ReadonlyArray<readonly [string, string]>;
   readonly requiredScopes: readonly string[];
-  readonly header: { readonly name: string; readonly prefix: string };
+  /** where the exchanged token goes; `remove`: the caller's other credentials, never `name` (SPEC §3) */
+  readonly header: { readonly name: string; readonly prefix: string; readonly remove: readonly string[] };
   readonly match: TargetMatch;
 }
 

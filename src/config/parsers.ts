@@ -113,5 +113,19 @@ export const headerName: Parser<string> = (raw) => {
   return raw.toLowerCase();
 };
 
-/** Any string, including one with a trailing space (a header value prefix such as "Bearer "). */
-export const verbatim: Parser<string> = (raw) => raw;
+/**
+ * The start of a header value, kept as written (a trailing space included, as
+ * in "Bearer "): visible ASCII and spaces only, not starting with a space
+ * (RFC 9110 §5.5), so nothing configured can break the header it starts.
+ */
+export const headerValuePrefix: Parser<string> = (raw) => {
+  if (!/^([\x21-\x7e][\x20-\x7e]*)?$/.test(raw)) throw new Error(`${JSON.stringify(raw)} may hold only visible ASCII characters and inner spaces`);
+  return raw;
+};
+
+/** Space-separated OAuth scopes (RFC 6749 §3.3 scope-token: no quote, backslash, control or non-ASCII character). */
+export const scopes: Parser<readonly string[]> = (raw) => {
+  const list = words(raw);
+  for (const scope of list) if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope)) throw new Error(`${JSON.stringify(scope)} is not an RFC 6749 scope token`);
+  return list;
+};

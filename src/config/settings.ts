@@ -1,6 +1,6 @@
 import { LOG_LEVELS } from '../log.js';
 import {
-  absoluteUri, algorithms, ASYMMETRIC_ALGORITHMS, boolean, extraParameters, headerName, httpUrl, integer, listOf, oneOf, text, verbatim, words,
+  absoluteUri, algorithms, ASYMMETRIC_ALGORITHMS, boolean, extraParameters, headerName, headerValuePrefix, httpUrl, integer, listOf, oneOf, scopes, text, words,
   type Parser,
 } from './parsers.js';
 
@@ -103,7 +103,7 @@ export const TARGET_SETTINGS = {
   profile: setting(oneOf(PROFILES), { env: 'EXCHANGE_PROFILE', default: 'rfc8693', doc: `Identity-provider profile: ${PROFILES.map((p) => `\`${p}\``).join(', ')} (see "Identity-provider profiles").` }),
   audience: setting(words, { env: 'EXCHANGE_AUDIENCE', doc: '`audience` parameters (RFC 8693 §2.1), space-separated; each is sent.' }),
   resource: setting(listOf(absoluteUri), { env: 'EXCHANGE_RESOURCE', doc: '`resource` parameters (RFC 8693 §2.1, RFC 8707), space-separated.' }),
-  scope: setting(words, { env: 'EXCHANGE_SCOPE', doc: '`scope` parameter, space-separated.' }),
+  scope: setting(scopes, { env: 'EXCHANGE_SCOPE', doc: '`scope` parameter, space-separated.' }),
   requestedTokenType: setting((raw) => (raw === 'omit' ? raw : absoluteUri(raw)), { env: 'EXCHANGE_REQUESTED_TOKEN_TYPE', derivedDefault: 'omitted', doc: '`requested_token_type`; `omit` sends none.' }),
   subjectTokenType: setting(absoluteUri, { env: 'EXCHANGE_SUBJECT_TOKEN_TYPE', default: ACCESS_TOKEN_TYPE, doc: '`subject_token_type`.' }),
   actorSource: setting(oneOf(ACTOR_SOURCES), { env: 'EXCHANGE_ACTOR_SOURCE', default: 'none', doc: 'Actor token (RFC 8693 §2.1, delegation): `none`, `header` (`EXCHANGE_ACTOR_HEADER`), `static` (`EXCHANGE_ACTOR_TOKEN`), `subject` (the inbound token).' }),
@@ -111,9 +111,9 @@ export const TARGET_SETTINGS = {
   actorToken: setting(text, { env: 'EXCHANGE_ACTOR_TOKEN', secret: true, doc: 'The actor token (source `static`).' }),
   actorTokenType: setting(absoluteUri, { env: 'EXCHANGE_ACTOR_TOKEN_TYPE', default: ACCESS_TOKEN_TYPE, doc: '`actor_token_type`, sent with an actor token.' }),
   extraParams: setting(extraParameters, { env: 'EXCHANGE_EXTRA_PARAMS', doc: 'Static extra parameters, `a=1&b=2`; RFC 8693 and client-authentication names are refused.' }),
-  requiredScopes: setting(words, { env: 'REQUIRED_SCOPES', doc: 'Space-separated scopes every inbound token must hold (`scope` or `scp` claim).' }),
+  requiredScopes: setting(scopes, { env: 'REQUIRED_SCOPES', doc: 'Space-separated scopes every inbound token must hold (`scope` or `scp` claim).' }),
   tokenHeader: setting(headerName, { env: 'EXCHANGE_TOKEN_HEADER', default: 'authorization', doc: 'Request header the exchanged token is written to.' }),
-  tokenPrefix: setting(verbatim, { env: 'EXCHANGE_TOKEN_PREFIX', default: 'Bearer ', doc: 'Text before the exchanged token in that header; `none` for nothing.' }),
+  tokenPrefix: setting(headerValuePrefix, { env: 'EXCHANGE_TOKEN_PREFIX', default: 'Bearer ', doc: 'Text before the exchanged token in that header; `none` for nothing.' }),
   ...prefixed(clientSettings('EXCHANGE_CLIENT', 'at the token endpoint', true)),
 } as const;
 

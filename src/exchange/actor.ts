@@ -1,6 +1,6 @@
 import type { ActorConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
-import { B64TOKEN } from '../check/credentials.js';
+import { B64TOKEN } from '../oauth/b64token.js';
 import type { RequestView } from '../check/request.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { AuthzError } from '../errors.js';
+import { AuthzError, RateLimitedError } from '../errors.js';
 
 /** Consecutive failures that open the breaker. */
 const FAILURES_TO_OPEN = 5;
@@ -14,8 +14,17 @@ export class BreakerOpenError extends AuthzError {
 }
 
 /**
+ * SPEC §3: only the server's own faults count (connection failure, timeout,
+ * 5xx, a body that is not an OAuth answer), never an OAuth error or a 429
+ * about one subject, so one user's refusals never open it for everyone.
+ */
+export function isServerFault(error: unknown): boolean {
+  return error instanceof AuthzError && error.code === 'unavailable' && !(error instanceof RateLimitedError);
+}
+
+/**
  * A circuit breaker for one token endpoint: after several consecutive
- * "unavailable" failures it fails calls fast (503, no request) for a while,
+ * faults of the server it fails calls fast (503, no request) for a while,
  * then lets one call through; success closes it, failure reopens it for twice
  * as long (up to 30 s). Keeps an outage from becoming a flood of retries.
  */
@@ -41,7 +50,7 @@ export class CircuitBreaker {
       this.#openFor = FIRST_OPEN_MS;
       return result;
     } catch (error) {
-      if (error instanceof AuthzError && error.code === 'unavailable') this.#failed(probe);
+      if (isServerFault(error)) this.#failed(probe);
       else this.#failures = 0; // the server answered: it is up
       throw error;
     } finally {

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { AuthzError } from '../errors.js';
+import { AuthzError, RateLimitedError } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { LRUCache } from 'lru-cache';
 import { createTtlCache } from '../ttl-cache.js';
@@ -19,6 +19,8 @@ const MAX_SKEW_SECONDS = 30;
  */
 export function cacheLifetimeMs(result: ExchangeResult, principal: Principal, fallbackTtlSeconds: number, now: number): number {
   const { expiresIn } = result;
+  // SPEC §3: already expired by the server's word: used for this request only.
+  if (expiresIn !== undefined && expiresIn <= 0) return 0;
   const lifetimeSeconds = expiresIn === undefined ? fallbackTtlSeconds : expiresIn - Math.min(MAX_SKEW_SECONDS, expiresIn * 0.1);
   return Math.floor(Math.min(lifetimeSeconds * 1000, principal.expiresAt * 1000 - now));
 }
@@ -41,16 +43,23 @@ const REFRESH_AHEAD_FRACTION = 0.1;
 /** A refused exchange is answered again without a call for this long, so a client retrying a refused token cannot flood the server. */
 const REFUSAL_MEMORY_MS = 5000;
 
+/** An answer held back for one key: a refusal, or a 429 until its `retry-after` (SPEC §3). */
+interface Held {
+  readonly error: AuthzError;
+  readonly until: number;
+}
+
 /**
  * Exchanged tokens by (exchange target, inbound token hash, actor token hash).
  * Bounded LRU; concurrent misses for one key share a single call to the token
  * endpoint. In the last tenth of an entry's life a hit still serves it and
  * starts one background refresh (never served past its expiry). A refusal is
- * remembered briefly; other failures are not cached.
+ * remembered briefly and a 429 until its `retry-after`, for that key only;
+ * other failures are not cached.
  */
 export class ExchangeCache {
   readonly #entries;
-  readonly #refusals;
+  readonly #held;
   readonly #inFlight = new Map<string, Promise<ExchangedToken>>();
   /** Key prefix by target identity: '' for the first target seen (see {@link #key}). */
   readonly #prefixes = new Map<string, string>();
@@ -65,7 +74,7 @@ export class ExchangeCache {
     private readonly keep: KeepExchanged,
   ) {
     this.#entries = createTtlCache<ExchangedToken>(max, clock, () => metrics.cacheEviction());
-    this.#refusals = createTtlCache<AuthzError>(max, clock);
+    this.#held = createTtlCache<Held>(max, clock);
   }
 
   /** The exchanged token for this inbound token and target, from the cache or one shared call. */
@@ -82,8 +91,8 @@ export class ExchangeCache {
       return cached;
     }
     this.metrics.cacheMiss();
-    const refused = this.#refusals.get(key);
-    if (refused) return Promise.reject(refused);
+    const held = this.#held.get(key);
+    if (held) return Promise.reject(this.#stillHeld(held));
     return this.#inFlight.get(key) ?? this.#start(key, token, principal, exchanger, actorToken, parent);
   }
 
@@ -102,11 +111,18 @@ export class ExchangeCache {
       if (ttl > 0) this.#entries.set(key, kept, { ttl });
       return kept;
     } catch (error) {
-      if (error instanceof AuthzError && error.code === 'exchange_refused') this.#refusals.set(key, error, { ttl: REFUSAL_MEMORY_MS });
+      const holdMs = error instanceof RateLimitedError ? error.retryAfterSeconds * 1000 : error instanceof AuthzError && error.code === 'exchange_refused' ? REFUSAL_MEMORY_MS : 0;
+      if (holdMs > 0) this.#held.set(key, { error: error as AuthzError, until: this.clock() + holdMs }, { ttl: holdMs });
       throw error;
     } finally {
       this.#inFlight.delete(key);
     }
+  }
+
+  /** A held 429 answers with the time still to wait, not the server's original figure. */
+  #stillHeld(held: Held): AuthzError {
+    if (!(held.error instanceof RateLimitedError)) return held.error;
+    return new RateLimitedError(Math.max(1, Math.ceil((held.until - this.clock()) / 1000)));
   }
 
   /**

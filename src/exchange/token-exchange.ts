@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { TargetConfig } from '../config/model.js';
 import { ACCESS_TOKEN_TYPE, type Profile } from '../config/settings.js';
-import { AuthzError } from '../errors.js';
+import { AuthzError, GarbageAnswerError, RateLimitedError } from '../errors.js';
+import { b64tokenFault } from '../oauth/b64token.js';
+import { retryAfterSeconds } from '../oauth/retry-after.js';
 import type { ClientAuthentication } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -21,26 +23,27 @@ export interface ExchangeResult {
 const REFUSALS = new Set(['invalid_grant', 'invalid_target', 'invalid_scope', 'access_denied', 'invalid_request']);
 /** Error codes that reject our client or grant: a misconfiguration, 500. */
 const MISCONFIGURATIONS = new Set(['invalid_client', 'unauthorized_client', 'unsupported_grant_type']);
-/** Error codes that say "try later" (RFC 6749 §4.1.2.1): 503. */
+/** Error codes that say "try later" (RFC 6749 §4.1.2.1): 503, a fault of the server. */
 const TRANSIENT = new Set(['server_error', 'temporarily_unavailable']);
 
 /**
  * Response processor (RFC 8693 §2.2). Returns the issued token or throws an
- * {@link AuthzError} whose code decides the Check's answer.
+ * {@link AuthzError} whose code decides the Check's answer. Everything in the
+ * answer is hostile until checked (SPEC §3): the token becomes a header value.
  */
-export function processExchangeResponse(response: HttpResponse, requestedTokenType: string | undefined, profile: Profile = 'rfc8693'): ExchangeResult {
+export function processExchangeResponse(response: HttpResponse, requestedTokenType: string | undefined, profile: Profile = 'rfc8693', now = Date.now()): ExchangeResult {
   if (response.status === 200) return processSuccess(parseJsonObject(response, 'token exchange'), requestedTokenType);
-  if (response.status === 429 || response.status >= 500) {
-    throw new AuthzError('unavailable', `the token endpoint answered HTTP ${response.status}`);
-  }
+  // RFC 6585 §4: about this call, not an outage (SPEC §3).
+  if (response.status === 429) throw new RateLimitedError(retryAfterSeconds(response.retryAfter, now));
+  if (response.status >= 500) throw new AuthzError('unavailable', `the token endpoint answered HTTP ${response.status}`);
   let error: unknown;
   let description: unknown;
   try {
     ({ error, error_description: description } = parseJsonObject(response, 'token exchange error'));
   } catch {
-    throw new AuthzError('unavailable', `the token endpoint answered HTTP ${response.status} without an OAuth error`);
+    throw new GarbageAnswerError(`HTTP ${response.status} without an OAuth error body`);
   }
-  if (typeof error !== 'string') throw new AuthzError('unavailable', `the token endpoint answered HTTP ${response.status} without an OAuth error`);
+  if (typeof error !== 'string') throw new GarbageAnswerError(`HTTP ${response.status} without an OAuth error code`);
   if (MISCONFIGURATIONS.has(error)) throw new AuthzError('misconfigured', `the authorization server rejected this service's client (${error})`);
   // Keycloak standard token exchange v2 refuses a requester that is not in the subject token's audience: a realm setup problem.
   if (profile === 'keycloak' && typeof description === 'string' && description.includes('Client is not within the token audience')) {
@@ -54,22 +57,35 @@ export function processExchangeResponse(response: HttpResponse, requestedTokenTy
 
 function processSuccess(body: Record<string, unknown>, requestedTokenType: string | undefined): ExchangeResult {
   const { access_token: accessToken, token_type: tokenType, issued_token_type: issuedType, expires_in: expiresIn } = body;
-  if (typeof accessToken !== 'string' || accessToken === '') throw new AuthzError('unavailable', 'the token exchange response has no access_token');
-  if (typeof tokenType !== 'string') throw new AuthzError('unavailable', 'the token exchange response has no token_type');
+  // SPEC §3: the token is written as `Bearer <token>`: an RFC 6750 b64token of at most 16 KiB, or nothing.
+  const fault = b64tokenFault(accessToken);
+  if (fault !== undefined) throw new GarbageAnswerError(`access_token: ${fault}`);
+  if (typeof tokenType !== 'string') throw new GarbageAnswerError('token_type is missing');
   // RFC 8693 §2.2.1: "Bearer" for an access token, "N_A" when the issued token is not one.
   const wantsAccessToken = requestedTokenType === undefined || requestedTokenType === ACCESS_TOKEN_TYPE;
   const typeOk = tokenType.toLowerCase() === 'bearer' || (!wantsAccessToken && tokenType === 'N_A');
-  if (!typeOk) throw new AuthzError('misconfigured', `the token exchange issued a token of type "${tokenType}", which cannot be sent as a bearer token`);
+  if (!typeOk) throw new AuthzError('misconfigured', `the token exchange issued a token of type "${printable(tokenType)}", which cannot be sent as a bearer token`);
   if (requestedTokenType !== undefined && issuedType !== undefined && issuedType !== requestedTokenType) {
-    throw new AuthzError('misconfigured', `the token exchange issued "${String(issuedType)}" instead of the requested token type`);
+    throw new AuthzError('misconfigured', `the token exchange issued "${printable(String(issuedType))}" instead of the requested token type`);
   }
-  return { accessToken, expiresIn: seconds(expiresIn) };
+  return { accessToken: accessToken as string, expiresIn: expiresInSeconds(expiresIn) };
 }
 
-/** `expires_in` as a number of seconds; some servers send a numeric string. */
-function seconds(value: unknown): number | undefined {
-  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  return typeof number === 'number' && Number.isFinite(number) && number >= 0 ? number : undefined;
+/**
+ * SPEC §3: `expires_in` is a JSON number (RFC 6749 §5.1); a numeric string is
+ * tolerated and `null` counts as absent. A value ≤ 0 is kept (the token serves
+ * this request only, never cached); any other value is a garbage answer.
+ */
+export function expiresInSeconds(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const number = typeof value === 'string' && /^-?\d{1,15}(\.\d{1,9})?$/.test(value.trim()) ? Number(value.trim()) : value;
+  if (typeof number !== 'number' || !Number.isFinite(number)) throw new GarbageAnswerError('expires_in is not a number');
+  return number;
+}
+
+/** A short, printable rendering of a value from outside, for an error description (never a token). */
+function printable(value: string): string {
+  return value.slice(0, 40).replace(/[^\x20-\x7e]|["\\]/g, '?');
 }
 
 /** Calls the token endpoint for one exchange target: request builder, client authentication, response processor. */
@@ -86,7 +102,7 @@ export class TokenExchanger {
     private readonly endpoint: () => Promise<string>,
     private readonly authenticate: ClientAuthentication,
     private readonly metrics: Metrics,
-    clock: Clock,
+    private readonly clock: Clock,
     private readonly tracing?: Tracing,
   ) {
     this.#shape = requestShape(target);
@@ -102,12 +118,12 @@ export class TokenExchanger {
       const body = requestBody(this.#shape, credentials.params, subjectToken, actorToken);
       const send = (trace: Record<string, string>) => this.http.postForm(endpoint, body, { ...credentials.headers, ...trace });
       const attributes = { 'server.address': new URL(endpoint).host, 'authz.target': this.target.name };
-      const call = async (trace: Record<string, string>) => processExchangeResponse(await send(trace), this.target.requestedTokenType, this.target.profile);
+      const call = async (trace: Record<string, string>) => processExchangeResponse(await send(trace), this.target.requestedTokenType, this.target.profile, this.clock());
       const result = await this.#breaker.run(() => (this.tracing && parent ? this.tracing.span('token exchange', parent, attributes, call) : call({})));
       this.metrics.exchange('ok', (performance.now() - started) / 1000);
       return result;
     } catch (error) {
-      const outcome = error instanceof BreakerOpenError ? 'breaker_open' : error instanceof AuthzError ? error.code : 'internal';
+      const outcome = error instanceof BreakerOpenError ? 'breaker_open' : error instanceof RateLimitedError ? 'rate_limited' : error instanceof GarbageAnswerError ? 'garbage' : error instanceof AuthzError ? error.code : 'internal';
       this.metrics.exchange(outcome, (performance.now() - started) / 1000);
       throw error;
     }

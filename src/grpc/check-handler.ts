@@ -2,7 +2,7 @@ import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { CheckRequest } from '../check/check-request.js';
 import type { CheckPipeline, Decision } from '../check/pipeline.js';
 import type { CheckResponse, ResponseBuilder } from '../check/response.js';
-import { AuthzError } from '../errors.js';
+import { AuthzError, GarbageAnswerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { fingerprintOf } from '../validation/inbound-token.js';
@@ -65,7 +65,8 @@ const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 
  * or a JSON-quoted string.
  */
 export function logDecision(log: Logger, decision: Decision, seconds: number): void {
-  const level = decision.allowed ? 'info' : (LEVEL_BY_CODE[decision.error.code as keyof typeof LEVEL_BY_CODE] ?? 'info');
+  // SPEC §3: a garbage answer from the token endpoint is logged as an error naming the fault.
+  const level = decision.allowed ? 'info' : decision.error instanceof GarbageAnswerError ? 'error' : (LEVEL_BY_CODE[decision.error.code as keyof typeof LEVEL_BY_CODE] ?? 'info');
   if (!log.enabled(level)) return;
   let members = `"outcome":"${decision.allowed ? 'allowed' : decision.error.code}"`;
   if (decision.exchanger) members += `,"target":${quoted(decision.exchanger.target.name)}`;

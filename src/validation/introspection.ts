@@ -2,7 +2,8 @@ import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/model.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { TraceParent, Tracing } from '../ops/tracing.js';
-import { AuthzError } from '../errors.js';
+import { AuthzError, RateLimitedError } from '../errors.js';
+import { retryAfterSeconds } from '../oauth/retry-after.js';
 import type { ClientAuthentication } from '../oauth/client-auth.js';
 import { formEncode } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
@@ -33,7 +34,9 @@ export function processIntrospectionResponse(response: HttpResponse, issuer: Iss
   if (response.status === 401 || response.status === 403) {
     throw new AuthzError('misconfigured', `the introspection endpoint rejected this service's client (HTTP ${response.status})`);
   }
-  if (response.status === 429 || response.status >= 500) throw new AuthzError('unavailable', `the introspection endpoint answered HTTP ${response.status}`);
+  // RFC 6585 §4: 503 with the server's wait, capped (SPEC §3).
+  if (response.status === 429) throw new RateLimitedError(retryAfterSeconds(response.retryAfter, now));
+  if (response.status >= 500) throw new AuthzError('unavailable', `the introspection endpoint answered HTTP ${response.status}`);
   // Any other non-200 (400 unsupported_token_type, 404, …) will not get better on retry: the token cannot be validated here.
   if (response.status !== 200) throw new AuthzError('invalid_token', `the introspection endpoint refused the token (HTTP ${response.status})`);
   const body = parseJsonObject(response, 'introspection');

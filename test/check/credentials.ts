@@ -1,5 +1,5 @@
 import t from 'tap';
-import { bearerToken } from '../../src/check/credentials.js';
+import { bearerToken, refuseQueryToken } from '../../src/check/credentials.js';
 import { requestView } from '../../src/check/request.js';
 import { AuthzError } from '../../src/errors.js';
 
@@ -47,4 +47,27 @@ t.test('no HTTP attributes → no view', async (t) => {
   t.equal(requestView({}), undefined);
   t.equal(requestView({ attributes: { request: {} } }), undefined);
   t.equal(requestView({ attributes: null }), undefined);
+});
+
+t.test('RFC 6750 §2: a bearer header and an access_token query parameter → invalid_request (SPEC §3)', async (t) => {
+  const refused = [
+    '/mcp?access_token=abc',
+    '/mcp?a=1&access_token=abc',
+    '/mcp?access_token=',
+    '/mcp?access_token',
+    '/mcp?a=1;access_token=abc',
+    '/mcp?%61ccess_token=abc',
+    '/mcp?access%5Ftoken=abc',
+    '/mcp?access%5ftoken=abc',
+    '/mcp?%61%63%63%65%73%73%5f%74%6f%6b%65%6e=abc',
+    '/mcp?ACCESS_TOKEN=abc',
+    '/mcp?access_token=a&access_token=b',
+    '/mcp?access_token[]=abc',
+    '/mcp?+access_token+=abc',
+    '/mcp?x=%ZZ&access_token=abc',
+    '/mcp?%ff%fe=1&access_token=abc',
+  ];
+  for (const path of refused) t.equal(codeOf(() => refuseQueryToken(path)), 'invalid_request', path);
+  const allowed = [undefined, '/mcp', '/mcp?', '/mcp?a=1', '/mcp?token=abc', '/mcp?my_access_token=abc', '/mcp?access_tokens=1', '/access_token/x?a=1', '/mcp?q=access_token', '/mcp?x=%ZZ'];
+  for (const path of allowed) t.equal(codeOf(() => refuseQueryToken(path)), 'ok', String(path));
 });

@@ -42,7 +42,7 @@ t.test('a file with two issuers and three targets', async (t) => {
   t.same(billing?.audience, ['billing-api', 'ledger-api']);
   t.same(billing?.resource, ['https://billing.example.com/']);
   t.same(billing?.extraParams, [['tenant', 'acme']]);
-  t.same(billing?.header, { name: 'x-upstream-token', prefix: '' });
+  t.same(billing?.header, { name: 'x-upstream-token', prefix: '', remove: ['authorization'] }, 'the inbound token is removed when the exchanged one goes elsewhere');
   t.same(billing?.requiredScopes, ['billing:read']);
   t.same(billing?.match.pathPrefixes, ['/billing', '/billing/v2']);
   t.same(billing?.match.destinationPrincipals, ['spiffe://cluster.local/ns/billing/sa/billing']);

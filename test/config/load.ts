@@ -42,7 +42,7 @@ t.test('the minimal environment loads with the documented defaults', async (t) =
   t.equal(target?.profile, 'rfc8693');
   t.equal(target?.subjectTokenType, 'urn:ietf:params:oauth:token-type:access_token');
   t.equal(target?.requestedTokenType, undefined);
-  t.same(target?.header, { name: 'authorization', prefix: 'Bearer ' });
+  t.same(target?.header, { name: 'authorization', prefix: 'Bearer ', remove: [] });
   t.same(target?.actor, { source: 'none', header: undefined, token: undefined, tokenType: 'urn:ietf:params:oauth:token-type:access_token' });
   t.equal(config.validation.clockToleranceSeconds, 30);
   t.equal(config.validation.maxTokenBytes, 16384);

@@ -51,7 +51,13 @@ t.test('token endpoint faults', async (t) => {
       const again = summarize(await service.client.check(bearer(token)));
       t.same([again.httpStatus, fake.calls], [403, calls], `${behaviour}: the refusal is remembered, no new call`);
     }
-    const healed = summarize(await service.client.check(bearer(httpStatus === 403 ? await freshToken() : token)));
+    if (behaviour === 'http-429') {
+      // SPEC §3: a 429 holds back this key until its retry-after; other keys go on (rate-limit.ts has the rest).
+      const calls = fake.calls;
+      const held = summarize(await service.client.check(bearer(token)));
+      t.same([held.httpStatus, fake.calls], [503, calls], `${behaviour}: the same token waits out retry-after, no new call`);
+    }
+    const healed = summarize(await service.client.check(bearer(httpStatus === 403 || behaviour === 'http-429' ? await freshToken() : token)));
     t.equal(healed.allowed, true, `${behaviour}: the next check succeeds once the server heals`);
   }
 

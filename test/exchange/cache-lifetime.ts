@@ -12,4 +12,6 @@ t.test('SPEC §4 lifetime', async (t) => {
   t.equal(cacheLifetimeMs({ accessToken: 'x', expiresIn: 3600 }, principal(120), 60, NOW), 120_000, 'capped by inbound exp');
   t.equal(cacheLifetimeMs({ accessToken: 'x', expiresIn: undefined }, principal(-5), 60, NOW), -5_000, 'past exp: do not cache');
   t.equal(cacheLifetimeMs({ accessToken: 'x', expiresIn: 0 }, principal(3600), 60, NOW), 0, 'expires_in 0: do not cache');
+  t.equal(cacheLifetimeMs({ accessToken: 'x', expiresIn: -5 }, principal(3600), 60, NOW), 0, 'expires_in below zero: do not cache (SPEC §3), never the fallback');
+  t.equal(cacheLifetimeMs({ accessToken: 'x', expiresIn: -0.5 }, principal(3600), 60, NOW), 0, 'a fraction below zero too');
 });

@@ -22,7 +22,7 @@ const TARGET: TargetConfig = {
   actor: { source: 'none', header: undefined, token: undefined, tokenType: 'urn:ietf:params:oauth:token-type:access_token' },
   extraParams: [],
   requiredScopes: [],
-  header: { name: 'authorization', prefix: 'Bearer ' },
+  header: { name: 'authorization', prefix: 'Bearer ', remove: [] },
   match: { context: ['default'], hosts: [], pathPrefixes: [], destinationPrincipals: [] },
 };
 const clock = () => 1_800_000_000_000;
@@ -119,7 +119,12 @@ t.test('Keycloak "Client is not within the token audience" is a configuration er
 t.test('RFC 8693 §2.2.1 success', async (t) => {
   t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', expires_in: 60 }), undefined), { accessToken: 'x', expiresIn: 60 });
   t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'bearer', expires_in: '120' }), undefined), { accessToken: 'x', expiresIn: 120 }, 'lower-case type, numeric string expires_in');
-  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', expires_in: -5 }), undefined), { accessToken: 'x', expiresIn: undefined }, 'nonsense expires_in is ignored');
+  // SPEC §3: a value ≤ 0 is kept (the token serves this request only, never cached: see cache-lifetime.ts).
+  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', expires_in: -5 }), undefined), { accessToken: 'x', expiresIn: -5 }, 'a negative expires_in is kept, not replaced by the fallback TTL');
+  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', expires_in: null }), undefined), { accessToken: 'x', expiresIn: undefined }, 'null counts as absent');
+  for (const garbage of [true, {}, [], 'abc', '', '12s']) {
+    t.throws(() => processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', expires_in: garbage }), undefined), { code: 'unavailable' }, `expires_in ${JSON.stringify(garbage)} is garbage`);
+  }
   t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'N_A' }), 'urn:ietf:params:oauth:token-type:jwt'), { accessToken: 'x', expiresIn: undefined }, 'N_A for a non-access token');
 });
 

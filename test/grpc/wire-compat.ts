@@ -414,7 +414,7 @@ t.test('allowEncoded: byte for byte what the official schema reads from allow()'
     { issuer: 'https://as.example.com', subject: undefined, subjectFingerprint: undefined, clientId: undefined, scopes: [], expiresAt: 1 },
     { issuer: 'https://as.example.com', subject: 'ünïcode ✓', subjectFingerprint: 'y', clientId: 'c'.repeat(300), scopes: ['s'], expiresAt: 1 },
   ];
-  const headers = [undefined, { name: 'x-upstream-token', prefix: '' }, { name: 'authorization', prefix: 'DPoP ' }];
+  const headers = [undefined, { name: 'x-upstream-token', prefix: '', remove: ['authorization'] }, { name: 'authorization', prefix: 'DPoP ', remove: ['x-actor-token'] }];
   for (const principal of principals) {
     for (const header of headers) {
       for (const token of ['t', 'e'.repeat(200), 'x'.repeat(70_000)]) {
@@ -422,7 +422,7 @@ t.test('allowEncoded: byte for byte what the official schema reads from allow()'
         const label = `${principal.subject ?? 'no subject'}, ${header?.name ?? 'default header'}, token of ${token.length}`;
         t.strictSame(decodeResponse(builder.allowEncoded({ value: token }, principal, header)), viaObject, label);
         // What the exchange cache keeps: the same bytes, built once, and the token readable back from them.
-        const targetHeader = header ?? { name: 'authorization', prefix: 'Bearer ' };
+        const targetHeader = header ?? { name: 'authorization', prefix: 'Bearer ', remove: [] };
         const kept = builder.keepEncoded(token, principal, { target: { header: targetHeader } });
         t.equal(kept.value, token, `${label}: kept token reads back`);
         t.strictSame(decodeResponse(builder.allowEncoded(kept, principal, targetHeader)), viaObject, `${label}: kept bytes`);
@@ -433,7 +433,7 @@ t.test('allowEncoded: byte for byte what the official schema reads from allow()'
 
 t.test('kept bytes follow a newly validated principal: the metadata is never stale', async (t) => {
   const builder = new ResponseBuilder(RESOURCE);
-  const header = { name: 'authorization', prefix: 'Bearer ' };
+  const header = { name: 'authorization', prefix: 'Bearer ', remove: [] };
   const before = { issuer: 'https://as.example.com', subject: 'alice', subjectFingerprint: 'x', clientId: 'app', scopes: ['read', 'write'], expiresAt: 1 };
   const after = { ...before, scopes: ['read'] };
   const kept = builder.keepEncoded('exchanged', before, { target: { header } });

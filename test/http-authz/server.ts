@@ -19,7 +19,7 @@ const RESOURCE = 'https://mcp.example.com/mcp';
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
 const principal = { issuer: 'https://as.example.com', subject: 'alice', subjectFingerprint: 'fp', clientId: 'app', scopes: ['mcp:tools'], expiresAt: 2e9 };
 
-function allowed(header = { name: 'authorization', prefix: 'Bearer ' }): Decision {
+function allowed(header = { name: 'authorization', prefix: 'Bearer ', remove: [] as string[] }): Decision {
   return { allowed: true, exchanged: { value: 'exchanged.jwt.value' }, cached: false, principal, token: { value: TOKEN, hash: 'h' }, exchanger: { target: { name: 't', header } } } as unknown as Decision;
 }
 const denied = (code: AuthzError['code'], description = 'nope'): Decision => ({ allowed: false, error: new AuthzError(code, description) });
@@ -89,7 +89,7 @@ t.test('allowed → 200, the header to set, and headers_to_remove for Envoy', as
   t.equal(plain.headers['cache-control'], 'no-store');
   t.equal(plain.text.includes(TOKEN), false);
 
-  decision = allowed({ name: 'x-upstream-token', prefix: '' });
+  decision = allowed({ name: 'x-upstream-token', prefix: '', remove: ['authorization'] });
   const elsewhere = await send(h.url, { headers: { authorization: `Bearer ${TOKEN}` } });
   t.equal(elsewhere.headers['x-upstream-token'], 'exchanged.jwt.value');
   t.equal(elsewhere.headers['x-envoy-auth-headers-to-remove'], 'authorization');
@@ -154,7 +154,7 @@ t.test('failures fail closed with a 500 JSON answer, never a crash, and log no t
   const nothing = await start(t, () => allowed(), { responses: { allow: () => { throw new Error('a'); }, deny: () => { throw new Error('b'); } } });
   t.equal((await send(nothing.url)).status, 500, 'even the denial cannot be built → a fixed 500');
 
-  const crlf = await start(t, () => allowed({ name: 'authorization', prefix: 'Bearer x\r\nset-cookie: y ' }));
+  const crlf = await start(t, () => allowed({ name: 'authorization', prefix: 'Bearer x\r\nset-cookie: y ', remove: [] }));
   const injected = await send(crlf.url);
   t.equal(injected.status, 500, 'a header value Node refuses → 500, not a crash or a split header');
   t.equal(injected.headers['set-cookie'], undefined);
