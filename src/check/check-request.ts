@@ -17,4 +17,7 @@ export interface HttpRequestAttributes {
   path?: string;
   host?: string;
   method?: string;
+  /** only when Envoy's `with_request_body` is on: the body as text, or its bytes (`pack_as_bytes`) */
+  body?: string;
+  raw_body?: Buffer | Uint8Array;
 }

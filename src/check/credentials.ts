@@ -38,6 +38,17 @@ export function refuseQueryToken(path: string | undefined): void {
   throw new AuthzError('invalid_request', 'the request carries a bearer token in the header and an access_token query parameter');
 }
 
+/**
+ * RFC 6750 §2.2: the same rule for a form-encoded body carrying `access_token`,
+ * when Envoy sends the body (`with_request_body`); the body goes upstream too.
+ */
+export function refuseBodyToken(view: RequestView, body: string | undefined): void {
+  if (body === undefined || body.length === 0) return;
+  const contentType = view.headerValues('content-type')[0]?.toLowerCase() ?? '';
+  if (!contentType.startsWith('application/x-www-form-urlencoded') || !hasAccessTokenParameter(body)) return;
+  throw new AuthzError('invalid_request', 'the request carries a bearer token in the header and an access_token in its form body');
+}
+
 function hasAccessTokenParameter(query: string): boolean {
   // Cheap pre-check on the hot path: every spelling of the name holds "_", "%5f" or "%5F".
   if (!/_|%5f/i.test(query)) return false;

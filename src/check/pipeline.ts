@@ -8,7 +8,7 @@ import { inboundToken, type InboundToken } from '../validation/inbound-token.js'
 import type { Principal } from '../validation/principal.js';
 import { requireScopes } from '../validation/scopes.js';
 import type { CheckRequest } from './check-request.js';
-import { bearerToken, refuseQueryToken } from './credentials.js';
+import { bearerToken, refuseBodyToken, refuseQueryToken } from './credentials.js';
 import { requestView, type RequestView } from './request.js';
 
 /** Validates an inbound token into a principal (JWKS or introspection, routed by issuer); synchronous when cached. */
@@ -58,7 +58,9 @@ export class CheckPipeline {
       if (!view) throw new AuthzError('not_http', 'only HTTP requests are authorized');
       if (this.#isMetadataRequest(request)) return { allowed: false, error: RESOURCE_METADATA };
       token = inboundToken(bearerToken(view, this.options.maxTokenBytes));
-      refuseQueryToken(request.attributes!.request!.http!.path);
+      const http = request.attributes!.request!.http!;
+      refuseQueryToken(http.path);
+      if (http.body !== undefined || http.raw_body !== undefined) refuseBodyToken(view, http.body ?? Buffer.from(http.raw_body!).toString('latin1'));
       const parent = this.options.tracing?.parentOf(view);
       const principal = this.options.validator.validate(token, parent);
       const known = token;

@@ -153,6 +153,15 @@ function decodeHttp(buf: Buffer, start: number, end: number): HttpRequestAttribu
       case 5:
         http.host = reader.string();
         break;
+      case 11:
+        // Only with Envoy's `with_request_body`: read for RFC 6750 §2.2 form-encoded tokens.
+        http.body = reader.string();
+        break;
+      case 12: {
+        const [bodyStart, bodyEnd] = reader.span();
+        http.raw_body = buf.subarray(bodyStart, bodyEnd);
+        break;
+      }
       case 13: {
         // header_map: HeaderMap { repeated HeaderValue headers = 1 { key = 1, value = 2, raw_value = 3 } }
         const [mapStart, mapEnd] = reader.span();

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { bearerToken, refuseQueryToken } from '../../src/check/credentials.js';
+import { bearerToken, refuseBodyToken, refuseQueryToken } from '../../src/check/credentials.js';
 import { requestView } from '../../src/check/request.js';
 import { AuthzError } from '../../src/errors.js';
 
@@ -70,4 +70,13 @@ t.test('RFC 6750 §2: a bearer header and an access_token query parameter → in
   for (const path of refused) t.equal(codeOf(() => refuseQueryToken(path)), 'invalid_request', path);
   const allowed = [undefined, '/mcp', '/mcp?', '/mcp?a=1', '/mcp?token=abc', '/mcp?my_access_token=abc', '/mcp?access_tokens=1', '/access_token/x?a=1', '/mcp?q=access_token', '/mcp?x=%ZZ'];
   for (const path of allowed) t.equal(codeOf(() => refuseQueryToken(path)), 'ok', String(path));
+});
+
+t.test('RFC 6750 §2.2: a form body with access_token beside the header → invalid_request', async (t) => {
+  const form = viewOf({ 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' });
+  t.equal(codeOf(() => refuseBodyToken(form, 'a=1&access_token=abc')), 'invalid_request');
+  t.equal(codeOf(() => refuseBodyToken(form, '%61ccess_token=abc')), 'invalid_request', 'percent-encoded name');
+  t.equal(codeOf(() => refuseBodyToken(form, 'a=1&b=2')), 'ok');
+  t.equal(codeOf(() => refuseBodyToken(form, undefined)), 'ok', 'no body sent');
+  t.equal(codeOf(() => refuseBodyToken(viewOf({ 'content-type': 'application/json' }), '{"access_token":"abc"}')), 'ok', 'not a form body: RFC 6750 §2.2 does not apply');
 });

@@ -74,6 +74,15 @@ t.test('requests: Envoy-encoded CheckRequests decode into what the service reads
     t.notOk('headers' in raw.attributes.request.http, 'no headers map with encode_raw_headers');
   });
 
+  t.test('a request body (with_request_body): body and raw_body arrive as sent', async (t) => {
+    const request = envoyCheckRequest({ headers: { authorization: 'Bearer abc', 'content-type': 'application/x-www-form-urlencoded' }, method: 'POST', path: '/mcp' }) as Obj;
+    request.attributes.request.http.body = 'a=1&access_token=xyz';
+    t.equal(throughService(request).attributes.request.http.body, 'a=1&access_token=xyz', 'body (field 11)');
+    delete request.attributes.request.http.body;
+    request.attributes.request.http.raw_body = Buffer.from([0x61, 0x3d, 0xff]);
+    t.strictSame(buf(throughService(request).attributes.request.http.raw_body), Buffer.from([0x61, 0x3d, 0xff]), 'raw_body (field 12) byte for byte');
+  });
+
   t.test('raw header_map with non-UTF-8 bytes arrives byte for byte', async (t) => {
     const request = envoyCheckRequest({ raw: true, headers: { authorization: 'Bearer placeholder', 'x-latin1': 'x' } }) as Obj;
     const entries = request.attributes.request.http.header_map.headers as Obj[];
@@ -161,9 +170,11 @@ t.test('requests: Envoy-encoded CheckRequests decode into what the service reads
     t.strictSame(Object.keys(decoded.attributes.request), ['http'], 'request.time skipped');
     t.strictSame(
       Object.keys(decoded.attributes.request.http).sort(),
-      ['header_map', 'host', 'method', 'path'],
-      'query, fragment, size, protocol, body, raw_body skipped',
+      ['body', 'header_map', 'host', 'method', 'path', 'raw_body'],
+      'query, fragment, size, protocol skipped; body and raw_body read (RFC 6750 §2.2 form tokens)',
     );
+    t.equal(decoded.attributes.request.http.body, 'hello');
+    t.strictSame(buf(decoded.attributes.request.http.raw_body), Buffer.from([0, 1, 2, 255]));
     const auth = (decoded.attributes.request.http.header_map.headers as Obj[]).find((entry) => entry.key === 'authorization')!;
     t.equal(buf(auth.raw_value).toString('utf8'), 'Bearer x', 'what follows the skipped fields is intact');
   });
