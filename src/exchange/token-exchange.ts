@@ -64,7 +64,8 @@ function processSuccess(body: Record<string, unknown>, requestedTokenType: strin
   // RFC 8693 §2.2.1: "Bearer" for an access token, "N_A" when the issued token is not one.
   const wantsAccessToken = requestedTokenType === undefined || requestedTokenType === ACCESS_TOKEN_TYPE;
   const typeOk = tokenType.toLowerCase() === 'bearer' || (!wantsAccessToken && tokenType === 'N_A');
-  if (!typeOk) throw new AuthzError('misconfigured', `the token exchange issued a token of type "${printable(tokenType)}", which cannot be sent as a bearer token`);
+  // SPEC §3: anything but Bearer (or N_A where allowed) is a garbage answer, 503.
+  if (!typeOk) throw new GarbageAnswerError(`token_type "${printable(tokenType)}" cannot be sent as a bearer token`);
   if (requestedTokenType !== undefined && issuedType !== undefined && issuedType !== requestedTokenType) {
     throw new AuthzError('misconfigured', `the token exchange issued "${printable(String(issuedType))}" instead of the requested token type`);
   }

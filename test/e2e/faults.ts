@@ -22,7 +22,7 @@ const EXPECTED: Array<[Behaviour, number, number]> = [
   ['weird_error', 403, 7],
   ['invalid_client', 500, 13],
   ['unsupported_grant_type', 500, 13],
-  ['dpop-token', 500, 13],
+  ['dpop-token', 503, 14], // SPEC §3: a token_type other than Bearer is a garbage answer
 ];
 
 t.test('token endpoint faults', async (t) => {

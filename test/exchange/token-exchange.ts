@@ -133,8 +133,9 @@ t.test('success bodies that cannot be used', async (t) => {
     ['no access_token', { token_type: 'Bearer' }, undefined, 'unavailable'],
     ['empty access_token', { access_token: '', token_type: 'Bearer' }, undefined, 'unavailable'],
     ['no token_type', { access_token: 'x' }, undefined, 'unavailable'],
-    ['DPoP token', { access_token: 'x', token_type: 'DPoP' }, undefined, 'misconfigured'],
-    ['N_A for an access token', { access_token: 'x', token_type: 'N_A' }, undefined, 'misconfigured'],
+    // SPEC §3: a token_type other than Bearer (or N_A where allowed) is a garbage answer.
+    ['DPoP token', { access_token: 'x', token_type: 'DPoP' }, undefined, 'unavailable'],
+    ['N_A for an access token', { access_token: 'x', token_type: 'N_A' }, undefined, 'unavailable'],
     ['issued type differs', { access_token: 'x', token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:id_token' }, 'urn:ietf:params:oauth:token-type:access_token', 'misconfigured'],
     ['not JSON', '<html>', undefined, 'unavailable'],
     ['JSON array', '[]', undefined, 'unavailable'],
