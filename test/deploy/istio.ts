@@ -25,7 +25,6 @@ const REQUIRED_FILES = [
 const BESIDE = [`${OVERLAY}/mesh-config/istio-operator.yaml`, `${OVERLAY}/request-authentication.yaml`];
 
 const missing = kubectlMissing();
-if (missing) t.skip(missing);
 const manifests: Manifest[] = missing
   ? []
   : [

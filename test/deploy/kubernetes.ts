@@ -24,7 +24,6 @@ const PRINCIPALS = ['cluster.local/ns/istio-system/sa/istio-ingressgateway-servi
 const SHARED_CACHE_SETTINGS = ['REDIS_URL', 'REDIS_TIMEOUT_MS', 'CACHE_KEYS_FILE', 'REDIS_PASSWORD_FILE'];
 
 const missing = kubectlMissing();
-if (missing) t.skip(missing);
 
 const context: KubernetesContext = {
   namespace: NAMESPACE,
