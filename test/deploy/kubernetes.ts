@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { istioSchemaProblems, fieldProblems, MESH_CONFIG } from './fixtures/istio-schema.js';
 import { kubernetesProblems, redisProblems, type KubernetesContext } from './fixtures/kubernetes-checks.js';
 import { isKubernetesKind, kubectlMissing, kustomize, kustomizeCombination, schemaProblem, unknownFieldProblems } from './fixtures/kubernetes.js';
-import { acceptedEnvNames, clone, loadServiceConfig, numericDefault, parseYaml, parseYamlDocuments, readRepoFile, repoPath, type Doc } from './fixtures/repo.js';
+import { acceptedEnvNames, clone, loadServiceConfig, numericDefault, parseYaml, parseYamlDocuments, readRepoFile, repoPath, SHARED_CACHE_SETTINGS, type Doc } from './fixtures/repo.js';
 
 const NAME = 'token-exchange-authz';
 const NAMESPACE = 'token-exchange-authz';
@@ -20,8 +20,6 @@ const GATEWAY = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.na
 const CALLERS = { namespaceSelector: { matchLabels: { 'token-exchange-authz/callers': 'true' } } };
 const PROMETHEUS = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } };
 const PRINCIPALS = ['cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account', 'cluster.local/ns/mcp/sa/mcp-server'];
-/** The shared-cache settings (SPEC §4b), built on another branch: accepted here until that table lands. */
-const SHARED_CACHE_SETTINGS = ['REDIS_URL', 'REDIS_TIMEOUT_MS', 'CACHE_KEYS_FILE', 'REDIS_PASSWORD_FILE'];
 
 const missing = kubectlMissing();
 
@@ -132,6 +130,8 @@ t.test('the security properties hold in every rendering', { skip: missing }, asy
   t.same(kubernetesProblems(renders.istio!, istioContext), [], 'istio overlay');
   t.same(kubernetesProblems(renders['istio + redis component']!, istioContext), [], 'istio + redis component');
   for (const name of ['redis', 'istio + redis component']) t.same(redisProblems(renders[name]!, redisContext), [], `${name}: Redis wiring`);
+  const compose = parseYaml(readRepoFile('docker-compose.yml'));
+  t.equal(containerOf(renders.redis!, `${NAME}-redis`).image, compose.services.redis.image, 'the same pinned Redis image as docker-compose.yml');
 
   // Spelled out on the rendered objects:
   const service = renders.base!.find((d) => d.kind === 'Service')!;
