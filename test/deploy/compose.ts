@@ -2,14 +2,14 @@
 // export, the Dockerfile and the service's own configuration loader. Each
 // cross-check is also shown to reject a broken copy.
 import t from 'tap';
-import { composeProblems, secretFiles, environmentOf, SERVICE, KEYCLOAK, ENVOY, type Realm } from './fixtures/compose.js';
+import { cacheKeyProblems, composeProblems, secretFiles, environmentOf, SERVICE, KEYCLOAK, ENVOY, type Realm } from './fixtures/compose.js';
 import { loadBootstrap } from './fixtures/envoy.js';
-import { acceptedEnvNames, clone, loadServiceConfig, parseYaml, readRepoFile, type Doc } from './fixtures/repo.js';
+import { acceptedEnvNames, clone, loadServiceConfig, parseYaml, readRepoFile, SHARED_CACHE_SETTINGS, type Doc } from './fixtures/repo.js';
 
 const compose = parseYaml(readRepoFile('docker-compose.yml'), 'docker-compose.yml');
 const realm = JSON.parse(readRepoFile('deploy', 'keycloak', 'realm-mesh.json')) as Realm;
 const envoy = loadBootstrap(parseYaml(readRepoFile('envoy', 'envoy.yaml'), 'envoy/envoy.yaml'));
-const acceptedEnv = await acceptedEnvNames();
+const acceptedEnv = new Set([...(await acceptedEnvNames()), ...SHARED_CACHE_SETTINGS]);
 const secretPaths = Object.values<Doc>(compose.secrets ?? {}).map((s) => String(s.file).replace(/^\.\//, ''));
 const files = Object.fromEntries(secretPaths.map((path) => [path, readRepoFile(path)]));
 
@@ -29,6 +29,13 @@ function problemsWith(change: { compose?: (doc: Doc) => void; realm?: (r: Realm)
 t.test('compose, Envoy, the realm and the service settings agree', async (t) => {
   t.same(composeProblems({ compose, envoy, realm, files, acceptedEnv }), []);
   t.ok(compose.services[ENVOY] && compose.services[SERVICE] && compose.services[KEYCLOAK] && compose.services.echo, 'the four services are there');
+  t.ok(compose.services.redis, '… and Redis, the shared cache');
+  t.equal(compose.services[SERVICE].deploy.replicas, 2, 'two service replicas');
+  t.same(Object.values<Doc>(compose.services).flatMap((s) => s.ports ?? []), ['127.0.0.1:8080:8080', '127.0.0.1:8180:8080'], 'only Envoy and Keycloak are published, on 127.0.0.1');
+  const grpc = envoy.static_resources.clusters.find((c: Doc) => c.name === 'token_exchange_authz');
+  t.same([grpc.type, grpc.lb_policy ?? 'ROUND_ROBIN'], ['STRICT_DNS', 'ROUND_ROBIN'], 'Envoy resolves every replica and alternates between them');
+  t.same(environmentOf(compose.services[SERVICE]).REDIS_URL, 'redis://redis:6379', 'REDIS_URL names the Redis service');
+  t.same(cacheKeyProblems(files['deploy/compose/cache-keys']!), [], 'the demo cache key file is well formed and marked DEMO');
   t.ok(secretPaths.length > 0, 'the client secret comes from a file, as CLIENT_SECRET_FILE');
 });
 
@@ -90,6 +97,18 @@ t.test('the cross-checks reject an inconsistent copy', async (t) => {
     ['Envoy does not wait for a healthy service', { compose: (c) => (c.services.envoy.depends_on[SERVICE].condition = 'service_started') }, /envoy: depends_on token-exchange-authz/],
     ['Keycloak without a healthcheck', { compose: (c) => delete c.services.keycloak.healthcheck }, /keycloak: no healthcheck/],
     ['health endpoints not enabled', { compose: (c) => delete c.services.keycloak.environment.KC_HEALTH_ENABLED }, /KC_HEALTH_ENABLED/],
+    ['Envoy published on every interface', { compose: (c) => (c.services.envoy.ports = ['8080:8080']) }, /envoy: published port "8080:8080" does not bind 127\.0\.0\.1/],
+    ['Keycloak published on every interface (long syntax)', { compose: (c) => (c.services.keycloak.ports = [{ target: 8080, published: 8180 }]) }, /keycloak: published port .* does not bind 127\.0\.0\.1/],
+    ['Redis published', { compose: (c) => (c.services.redis.ports = ['127.0.0.1:6379:6379']) }, /redis: publishes a port/],
+    ['one replica', { compose: (c) => delete c.services[SERVICE].deploy }, /deploy\.replicas undefined is not at least 2/],
+    ['a fixed container name', { compose: (c) => (c.services[SERVICE].container_name = 'authz') }, /container_name forbids a second replica/],
+    ['REDIS_URL to a host outside compose', { compose: (c) => (serviceEnv(c).REDIS_URL = 'redis://cache.example.com:6379') }, /REDIS_URL .* is not redis:\/\/ to a compose service/],
+    ['REDIS_URL on a port Redis does not expose', { compose: (c) => (serviceEnv(c).REDIS_URL = 'redis://redis:6380') }, /redis: does not expose 6380/],
+    ['Redis persisting', { compose: (c) => (c.services.redis.command = ['redis-server']) }, /redis: persists data/],
+    ['start-up waiting on Redis health', { compose: (c) => (c.services[SERVICE].depends_on.redis.condition = 'service_healthy') }, /Redis is a cache, never a start-up condition/],
+    ['cache keys not a secret file', { compose: (c) => (serviceEnv(c).CACHE_KEYS_FILE = '/etc/cache-keys') }, /CACHE_KEYS_FILE \/etc\/cache-keys is not a compose secret/],
+    ['a 16-byte cache key', { files: (f) => (f['deploy/compose/cache-keys'] = `DEMO-ONLY-not-secret:${Buffer.alloc(16).toString('base64')}\n`) }, /line 1 is not kid:base64\(32 bytes\)/],
+    ['a cache key not marked as demo', { files: (f) => (f['deploy/compose/cache-keys'] = `k1:${Buffer.alloc(32).toString('base64')}\n`) }, /not marked DEMO/],
     ['envoy.yaml not mounted', { compose: (c) => (c.services.envoy.volumes = ['./envoy/front.yaml:/etc/envoy/envoy.yaml:ro']) }, /is not mounted at \/etc\/envoy\/envoy\.yaml/],
   ];
   for (const [name, change, pattern] of cases) t.match(problemsWith(change), pattern, name);
@@ -97,7 +116,7 @@ t.test('the cross-checks reject an inconsistent copy', async (t) => {
 
 t.test('docs/deploy.md names the versions compose pins', async (t) => {
   const docs = readRepoFile('docs', 'deploy.md');
-  for (const name of [ENVOY, KEYCLOAK, 'echo']) {
+  for (const name of [ENVOY, KEYCLOAK, 'echo', 'redis']) {
     const image: string = compose.services[name].image;
     t.ok(docs.includes(image), `docs/deploy.md mentions ${image}`);
   }

@@ -2,10 +2,11 @@
 // from @grpc/grpc-js-xds/deps) by a strict converter, and what the deployment
 // relies on is checked on the decoded result. Each check is also shown to
 // reject a mutated copy, so a green run means the checks can see mistakes.
+import { readdirSync } from 'node:fs';
 import t from 'tap';
 import { loadBootstrap, envoyProblems, findProtoFile, envoyRoot, TYPES, BOOTSTRAP } from './fixtures/envoy.js';
 import { ProtoConversionError, StrictConverter, structToJson } from './fixtures/proto-json.js';
-import { clone, numericDefault, parseYaml, readRepoFile, type Doc } from './fixtures/repo.js';
+import { clone, numericDefault, parseYaml, parseYamlDocuments, readRepoFile, repoPath, type Doc } from './fixtures/repo.js';
 
 const source = readRepoFile('envoy', 'envoy.yaml');
 const yaml = parseYaml(source, 'envoy/envoy.yaml');
@@ -64,6 +65,7 @@ t.test('the decoded config has the semantics the deployment relies on', async (t
   t.match(source, /^\s*failure_mode_allow: false\s*$/m, '… and written explicitly in the file');
   t.same(authz.status_on_error, { code: 'ServiceUnavailable' });
   t.equal(authz.with_request_body, undefined);
+  t.equal(authz.validate_mutations, true, 'validate_mutations true: Envoy refuses an invalid header from the answer');
 });
 
 t.test('the strict converter rejects what Envoy would reject', async (t) => {
@@ -128,6 +130,8 @@ t.test('the semantic checks reject a config that would misbehave', async (t) => 
   const problemsOf = (change: (doc: Doc) => void): string[] => envoyProblems(loadBootstrap(mutated(change)), expected);
   const cases: Array<[string, (doc: Doc) => void, RegExp]> = [
     ['fail-open', (d) => (extAuthzOf(d).failure_mode_allow = true), /failure_mode_allow is true/],
+    ['mutations not validated', (d) => delete extAuthzOf(d).validate_mutations, /validate_mutations is not true/],
+    ['mutations validation off', (d) => (extAuthzOf(d).validate_mutations = false), /validate_mutations is not true/],
     ['no explicit timeout (Envoy default 200 ms)', (d) => delete extAuthzOf(d).grpc_service.timeout, /timeout is unset/],
     ['a timeout below 1s', (d) => (extAuthzOf(d).grpc_service.timeout = '0.2s'), /timeout is below 1s/],
     ['transport API left at AUTO', (d) => delete extAuthzOf(d).transport_api_version, /transport_api_version is AUTO/],
@@ -152,4 +156,27 @@ t.test('the semantic checks reject a config that would misbehave', async (t) => 
     const problems = problemsOf(change);
     t.match(problems.join('\n'), pattern, name);
   }
+});
+
+t.test('every Envoy config shipped under envoy/ validates ext_authz mutations', async (t) => {
+  const filtersIn = (value: unknown, into: Doc[] = []): Doc[] => {
+    if (Array.isArray(value)) for (const item of value) filtersIn(item, into);
+    else if (value && typeof value === 'object') {
+      if ((value as Doc)['@type'] === `type.googleapis.com/${TYPES.extAuthz}`) into.push(value as Doc);
+      for (const item of Object.values(value)) filtersIn(item, into);
+    }
+    return into;
+  };
+  const files = (readdirSync(repoPath('envoy'), { recursive: true }) as string[]).filter((name) => /\.ya?ml$/.test(name));
+  const checked: string[] = [];
+  for (const file of files) {
+    for (const doc of parseYamlDocuments(readRepoFile('envoy', file), `envoy/${file}`)) {
+      if (!doc.static_resources) continue;
+      const filters = filtersIn(loadBootstrap(doc));
+      for (const filter of filters) t.equal(filter.validate_mutations, true, `envoy/${file}: validate_mutations is true`);
+      if (filters.length > 0) checked.push(file);
+    }
+  }
+  t.same(checked.sort(), ['envoy.yaml', 'http-service/envoy-http-authz.yaml'], 'both shipped ext_authz configs were found and checked');
+  t.same(filtersIn({ a: [{ '@type': `type.googleapis.com/${TYPES.extAuthz}` }] }).length, 1, 'negative: the walk finds a nested filter');
 });

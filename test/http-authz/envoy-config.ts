@@ -57,6 +57,7 @@ function problems(bootstrap: Decoded): string[] {
   if (authz.failure_mode_allow === true) out.push('failure_mode_allow is true (fail open forwards the original token)');
   if (authz.status_on_error?.code !== 'ServiceUnavailable') out.push('status_on_error is not ServiceUnavailable');
   if (authz.with_request_body !== undefined) out.push('with_request_body is set (the service never reads a body)');
+  if (authz.validate_mutations !== true) out.push('validate_mutations is not true (Envoy would write an invalid header value from the answer)');
   if ((service.path_prefix ?? '') !== '') out.push(`path_prefix "${service.path_prefix}" would be seen by path-prefix target rules`);
 
   const uri = service.server_uri ?? {};
@@ -151,6 +152,7 @@ t.test('the semantic checks reject a config that would misbehave', async (t) => 
     ['status_on_error left at 403', (d) => delete extAuthzOf(d).status_on_error, /status_on_error/],
     ['no timeout below 1 s', (d) => (extAuthzOf(d).http_service.server_uri.timeout = '0.2s'), /below 1s/],
     ['gRPC instead of HTTP', (d) => { delete extAuthzOf(d).http_service; extAuthzOf(d).grpc_service = { envoy_grpc: { cluster_name: 'token_exchange_authz_http' } }; }, /does not use http_service/],
+    ['mutations not validated', (d) => delete extAuthzOf(d).validate_mutations, /validate_mutations is not true/],
     ['body buffering', (d) => (extAuthzOf(d).with_request_body = { max_request_bytes: 8192 }), /with_request_body/],
     ['a path_prefix', (d) => (extAuthzOf(d).http_service.path_prefix = '/authz'), /path_prefix "\/authz"/],
     ['authorization not copied upstream', (d) => (extAuthzOf(d).http_service.authorization_response.allowed_upstream_headers.patterns = [{ exact: 'x-token' }]), /does not include authorization/],
