@@ -68,7 +68,7 @@ export function helpText(): string {
     '      --version, and --check-config with a valid configuration',
     '  1   could not listen, shutdown failed, or a worker process exited unasked',
     '  64  unknown command-line argument (EX_USAGE)',
-    '  78  invalid configuration: one line per problem, naming the variable (EX_CONFIG)',
+    '  78  invalid configuration, one line per problem naming its variable',
   );
   return `${lines.join('\n')}\n`;
 }
