@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, customFetch } from 'jose';
+import { VERSION } from './build-info.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { ResponseBuilder } from './check/response.js';
-import { VERSION } from './build-info.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/model.js';
 import { ExchangeCache } from './exchange/cache.js';
@@ -37,7 +37,6 @@ export interface App {
   readonly metrics: Metrics;
   isReady(): boolean;
 }
-
 
 /**
  * Wires the service from a validated config. Nothing listens or calls out until

@@ -61,7 +61,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
       () => process.exit(EXIT.ok),
       (error: unknown) => {
         log.error('shutdown failed', { err: error });
-        process.exit(1);
+        process.exit(EXIT.failure);
       },
     );
   };
