@@ -10,10 +10,21 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build
+# The runtime gets dist/ without the development tools (dist/dev: the dev
+# authorization server, the demo, send-check) and without source maps.
+RUN npm run build && rm -rf dist/dev && find dist -name '*.map' -delete
 
 # ---- runtime ----------------------------------------------------------------
 FROM node:20.20.2-bookworm-slim AS runtime
+# OCI annotations. The version is package.json's (test/deploy/dockerfile.ts
+# checks they agree); pass the repository URL at build time:
+#   docker build --build-arg IMAGE_SOURCE=<repository URL> .
+ARG IMAGE_SOURCE=""
+LABEL org.opencontainers.image.title="token-exchange-authz" \
+      org.opencontainers.image.description="Envoy ext_authz service: validates the inbound bearer token and exchanges it (RFC 8693)" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${IMAGE_SOURCE}"
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -25,8 +36,9 @@ COPY protos ./protos
 # The base image's `node` user, by number so Kubernetes' runAsNonRoot can
 # verify it. Files stay root-owned: the process cannot modify its own code.
 USER 1000:1000
-# gRPC ext_authz (GRPC_PORT) and HTTP health/metrics/RFC 9728 (HTTP_PORT).
-EXPOSE 9001 9002
+# gRPC ext_authz (GRPC_PORT), HTTP health/metrics/RFC 9728 (HTTP_PORT), and the
+# HTTP authorization listener (AUTHZ_HTTP_PORT: off unless set; the examples use 9003).
+EXPOSE 9001 9002 9003
 # Liveness. The slim image has no curl; Node 20 has fetch.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 9002) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

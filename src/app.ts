@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, customFetch } from 'jose';
+import { VERSION } from './build-info.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { ResponseBuilder } from './check/response.js';
 import { systemClock, type Clock } from './clock.js';
@@ -10,7 +11,7 @@ import { createCheckHandler, logDecision } from './grpc/check-handler.js';
 import { HttpAuthzServer } from './http-authz/server.js';
 import { loadAuthorizationService } from './grpc/protos.js';
 import { GrpcServer } from './grpc/server.js';
-import { silentLogger, type Logger } from './log.js';
+import { loggableUrl, silentLogger, type Logger } from './log.js';
 import { clientAuthentication } from './oauth/client-auth.js';
 import { MetadataSource, required } from './oauth/discovery.js';
 import { HttpClient } from './oauth/http.js';
@@ -18,6 +19,7 @@ import { OpsHttpServer } from './ops/http-server.js';
 import { Metrics } from './ops/metrics.js';
 import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
 import { Tracing } from './ops/tracing.js';
+import { backoffDelay } from './retry.js';
 import { IntrospectionValidator } from './validation/introspection.js';
 import { JwtValidator } from './validation/jwt.js';
 import { TokenValidator, type IssuerValidator } from './validation/token-validator.js';
@@ -36,10 +38,6 @@ export interface App {
   isReady(): boolean;
 }
 
-/** Between attempts to reach the authorization servers at start-up. */
-const WARM_UP_RETRY_MS = 2000;
-
-
 /**
  * Wires the service from a validated config. Nothing listens or calls out until
  * `start()`; tests build apps on port 0 and close them.
@@ -47,7 +45,7 @@ const WARM_UP_RETRY_MS = 2000;
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? silentLogger;
-  const metrics = new Metrics();
+  const metrics = new Metrics({ version: VERSION, nodeVersion: process.version });
   const { authorizationServer: limits } = config;
   const tracing = config.tracing ? new Tracing() : undefined;
 
@@ -130,6 +128,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   // The cache keeps each exchanged token as its encoded allow answer: a hit sends bytes built once.
   const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => responses.keepEncoded(value, principal, exchanger));
   metrics.cacheSize = () => cache.size;
+  metrics.breakers = () => exchangers.map((exchanger) => [exchanger.target.name, exchanger.breakerOpen] as const);
   const pipeline = new CheckPipeline({
     maxTokenBytes: config.validation.maxTokenBytes,
     validator: new TokenValidator(validators, introspecting ? validators.get(introspecting.issuer) : undefined, config.cache.max, clock),
@@ -148,8 +147,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
           responses,
           log,
           maxHeaderBytes: Math.max(32 * 1024, config.validation.maxTokenBytes + 16 * 1024),
-          onDecision: (decision, seconds) => {
-            metrics.check(decision.allowed ? 'allowed' : decision.error.code, decision.exchanger?.target.name ?? '', seconds);
+          onDecision: (decision, seconds, answered) => {
+            metrics.check(decision.allowed ? 'allowed' : decision.error.code, decision.exchanger?.target.name ?? '');
+            metrics.httpRequest(answered.method, answered.status, seconds);
             logDecision(log, decision, seconds);
           },
         });
@@ -172,18 +172,28 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const refreshKeys = () => {
     for (const keys of keySets.values()) keys.reload().catch(() => {}); // on failure the held keys stay
   };
-  /** Discover endpoints and load keys before the first check needs them; retry until it works. */
+  /** What start-up loads, each with the URL it reaches first (the issuer's discovery when an endpoint is not configured). */
+  const warmUpSteps = [
+    ...config.issuers.filter((issuer) => !issuer.introspection).map((issuer) => ({ url: issuer.jwksUri ?? issuer.issuer, load: async () => (await keysOf(issuer)()).reload() })),
+    ...config.targets.map((target) => ({ url: target.tokenEndpoint ?? target.issuer, load: tokenEndpointOf(target) })),
+  ];
+  let warmUpAttempt = 0;
+  /** Discover endpoints and load keys before the first check needs them; retry (backoff with jitter, up to 30 s) until it works. */
   const warmUp = async () => {
+    let url = '';
     try {
-      for (const issuer of config.issuers) if (!issuer.introspection) await (await keysOf(issuer)()).reload();
-      for (const target of config.targets) await tokenEndpointOf(target)();
+      for (const step of warmUpSteps) {
+        url = step.url;
+        await step.load();
+      }
       warm = true;
       grpc.setServing(true);
       log.info('authorization server ready', { issuers: config.issuers.map((issuer) => issuer.issuer) });
     } catch (error) {
       if (closing) return;
-      log.warn('authorization server not reachable yet; retrying', { err: error });
-      warmUpTimer = setTimeout(warmUp, WARM_UP_RETRY_MS).unref();
+      const retryInMs = backoffDelay(warmUpAttempt++);
+      log.warn('authorization server not reachable yet; retrying', { url: loggableUrl(url), attempt: warmUpAttempt, retry_in_ms: retryInMs, err: error });
+      warmUpTimer = setTimeout(warmUp, retryInMs).unref();
     }
   };
 

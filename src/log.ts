@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { SERVICE_NAME, VERSION } from './build-info.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -102,19 +103,30 @@ function isoNow(): string {
   return iso;
 }
 
-/** JSON-lines logger: one object per line with `time`, `level`, `msg` and the (redacted) fields. */
-export function createLogger(level: LogLevel, write: (line: string) => void = batchedStdout()): Logger {
+/** Who writes the lines: `service` and `version` on every one. */
+export interface LogIdentity {
+  readonly service: string;
+  readonly version: string;
+}
+
+/**
+ * JSON-lines logger: one object per line with `time`, `level`, `msg`,
+ * `service`, `version` and the (redacted) fields.
+ */
+export function createLogger(level: LogLevel, write: (line: string) => void = batchedStdout(), identity: LogIdentity = { service: SERVICE_NAME, version: VERSION }): Logger {
   const threshold = LEVEL_RANK[level];
   const enabled = (at: LogLevel) => LEVEL_RANK[at] <= threshold;
+  // Written once here, so the per-Check line only concatenates it.
+  const identityMembers = `,"service":${JSON.stringify(identity.service)},"version":${JSON.stringify(identity.version)}`;
   const emit = (at: LogLevel) => (msg: string, fields?: LogFields) => {
     if (!enabled(at)) return;
     // One object per line: the fields are redacted straight into it (this runs once per Check).
-    const record: Record<string, unknown> = { time: isoNow(), level: at, msg };
+    const record: Record<string, unknown> = { time: isoNow(), level: at, msg, service: identity.service, version: identity.version };
     write(JSON.stringify(fields ? redactInto(record, fields, 0) : record) + '\n');
   };
   const preformatted = (at: LogLevel, msg: string, members: string) => {
     if (!enabled(at)) return;
-    write(`{"time":"${isoNow()}","level":"${at}","msg":${JSON.stringify(msg)}${members === '' ? '' : ','}${members}}\n`);
+    write(`{"time":"${isoNow()}","level":"${at}","msg":${JSON.stringify(msg)}${identityMembers}${members === '' ? '' : ','}${members}}\n`);
   };
   return {
     level,
@@ -127,6 +139,19 @@ export function createLogger(level: LogLevel, write: (line: string) => void = ba
     trace: emit('trace'),
     preformatted,
   };
+}
+
+/**
+ * A URL as it may appear in a log line: scheme, host, port and path only (no
+ * user information, query or fragment, where credentials could travel).
+ */
+export function loggableUrl(url: string): string {
+  try {
+    const { protocol, host, pathname } = new URL(url);
+    return `${protocol}//${host}${pathname}`;
+  } catch {
+    return '[not a URL]';
+  }
 }
 
 /** A logger that drops everything (for library use and tests that do not read logs). */

@@ -1,24 +1,50 @@
+#!/usr/bin/env node
 import cluster from 'node:cluster';
 import { setFlagsFromString } from 'node:v8';
 import { buildApp } from './app.js';
+import { EXIT, helpText, parseCommandLine, versionText } from './cli.js';
 import { loadConfig, type Config } from './config/load.js';
 import { ConfigError } from './errors.js';
+import { routeGrpcLogs } from './grpc/logging.js';
 import { createLogger, type Logger } from './log.js';
 
 /** The only place that reads process.env or exits. */
 function main(): void {
-  let config: Config;
+  const command = parseCommandLine(process.argv.slice(2));
+  switch (command.kind) {
+    case 'help':
+      return void process.stdout.write(helpText());
+    case 'version':
+      return void process.stdout.write(versionText());
+    case 'usage':
+      process.stderr.write(`${command.problem}\n`);
+      return process.exit(EXIT.usage);
+    case 'check-config':
+      // loadConfig reads the environment and every file it names, and calls no one.
+      configOrExit();
+      return void process.stdout.write('configuration OK\n');
+    case 'serve':
+      return serveOrSupervise(configOrExit());
+  }
+}
+
+/** The validated configuration, or one line per problem on stderr and exit 78. */
+function configOrExit(): Config {
   try {
-    config = loadConfig(process.env);
+    return loadConfig(process.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     // One line per problem, each naming its variable; no stack trace (SPEC §2).
     for (const problem of error.problems) process.stderr.write(`configuration error: ${problem}\n`);
-    process.exit(78); // EX_CONFIG
+    return process.exit(EXIT.config); // EX_CONFIG
   }
+}
+
+function serveOrSupervise(config: Config): void {
   // Read by V8 at each full collection, so setting it now, before the caches fill, is in time.
   if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
   const log = createLogger(config.logLevel);
+  routeGrpcLogs(log);
   if (config.workers > 1 && cluster.isPrimary) supervise(config, log);
   else void serve(config, log);
 }
@@ -32,10 +58,10 @@ async function serve(config: Config, log: Logger): Promise<void> {
     stopping = true;
     log.info('shutting down', { signal });
     app.close().then(
-      () => process.exit(0),
+      () => process.exit(EXIT.ok),
       (error: unknown) => {
         log.error('shutdown failed', { err: error });
-        process.exit(1);
+        process.exit(EXIT.failure);
       },
     );
   };
@@ -45,7 +71,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
     await app.start();
   } catch (error) {
     log.fatal('cannot listen', { err: error });
-    process.exit(1);
+    process.exit(EXIT.failure);
   }
 }
 
@@ -62,9 +88,9 @@ function supervise(config: Config, log: Logger): void {
       log.error('worker exited unexpectedly; stopping', { pid: worker.process.pid, code, signal });
       stopping = true;
       for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
-      process.exitCode = 1;
+      process.exitCode = EXIT.failure;
     }
-    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(process.exitCode ?? 0);
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(process.exitCode ?? EXIT.ok);
   });
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

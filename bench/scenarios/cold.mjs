@@ -44,7 +44,7 @@ export async function cold(ctx) {
     await control.tokenTimes();
     const sums = async () => {
       const metrics = await ctx.service.metrics();
-      return Object.fromEntries(['authz_check_duration_seconds_sum', 'authz_check_duration_seconds_count', 'authz_exchange_duration_seconds_sum', 'authz_exchange_duration_seconds_count'].map((name) => [name, metricSum(metrics, name)]));
+      return Object.fromEntries(['grpc_server_handling_seconds_sum', 'grpc_server_handling_seconds_count', 'authz_exchange_duration_seconds_sum', 'authz_exchange_duration_seconds_count'].map((name) => [name, metricSum(metrics, name)]));
     };
     const sumsBefore = await sums();
     result.c1 = { tokens: opts.coldC1, ...(await counted({ concurrency: 1, tokensFile: files.c1 })) };
@@ -55,7 +55,7 @@ export async function cold(ctx) {
     // Where the service's time goes, from its own metrics (means over the run).
     const sumsAfter = await sums();
     const meanMs = (name) => (1000 * (sumsAfter[`${name}_sum`] - sumsBefore[`${name}_sum`])) / (sumsAfter[`${name}_count`] - sumsBefore[`${name}_count`]);
-    result.c1.serviceCheckMeanMs = meanMs('authz_check_duration_seconds');
+    result.c1.serviceCheckMeanMs = meanMs('grpc_server_handling_seconds');
     result.c1.serviceExchangeMeanMs = meanMs('authz_exchange_duration_seconds');
     log(`cold: c=1 p50 ${result.c1.latencyMs.p50.toFixed(2)} ms, ${result.c1.exchanges} exchanges for ${opts.coldC1} tokens`);
     result.herd = { tokens: opts.coldHerdTokens, perToken: 200, ...(await counted({ concurrency: 200, repeat: 200, tokensFile: files.herd })) };

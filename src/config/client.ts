@@ -49,9 +49,9 @@ export function buildClient(values: ClientValues, label: Label, readFile: ReadFi
   };
 }
 
-/** "CLIENT_SECRET: …" or "config.yaml:9: targets[0].exchange_client_secret: …" → "client_secret" / "exchange_client_secret". */
+/** "CLIENT_SECRET: …", "EXCHANGE_CLIENT_SECRET (or CLIENT_SECRET): …" or "config.yaml:9: targets[0].exchange_client_secret: …" → "client_secret" / "exchange_client_secret". */
 function settingName(line: string): string {
-  const subject = line.replace(/^[^:\s]+:\d+: /, '').split(': ')[0]!;
+  const subject = line.replace(/^[^:\s]+:\d+: /, '').split(': ')[0]!.replace(/ \(or [A-Z_]+\)$/, '');
   return subject.slice(subject.lastIndexOf('.') + 1).toLowerCase();
 }
 

@@ -160,6 +160,23 @@ function clientLabel(entry: Pick<Entry, 'label'>, prefix: 'CLIENT' | 'EXCHANGE_C
   return (suffix) => entry.label(Object.values(table).find((spec) => spec.env === `${prefix}_${suffix}`)!);
 }
 
+/**
+ * Names an exchange-client setting in a problem line. From the environment,
+ * `EXCHANGE_CLIENT_*` defaults to `CLIENT_*` (SPEC §2): the line names the
+ * variable that held the value, or both when neither did
+ * ("EXCHANGE_CLIENT_ID (or CLIENT_ID): is required").
+ */
+function inheritingLabel(entry: Entry, own: ClientValues, inherited: ClientValues | undefined): Label {
+  const label = clientLabel(entry, 'EXCHANGE_CLIENT', TARGET_SETTINGS);
+  if (entry.where !== undefined) return label;
+  return (suffix) => {
+    const key = suffix.toLowerCase().replace(/_(.)/g, (_, letter: string) => letter.toUpperCase()) as keyof ClientValues;
+    if (own[key] !== undefined) return label(suffix);
+    if (inherited?.[key] !== undefined) return `CLIENT_${suffix}`;
+    return `${label(suffix)} (or CLIENT_${suffix})`;
+  };
+}
+
 function buildIssuer(values: IssuerValues, service: ServiceValues, label: Entry['label'], readFile: ReadFile, problems: string[]): IssuerConfig | undefined {
   const before = problems.length;
   checkHttps(values.issuer, label(ISSUER_SETTINGS.issuer), service, problems);
@@ -190,7 +207,7 @@ function buildTarget(values: TargetValues, issuer: IssuerValues | undefined, ent
   const own = clientValues(values);
   const inherited = issuer ? clientValues(issuer) : undefined;
   const merged = Object.fromEntries(Object.entries(own).map(([key, value]) => [key, value ?? inherited?.[key as keyof ClientValues]])) as unknown as ClientValues;
-  const client = buildClient(merged, clientLabel(entry, 'EXCHANGE_CLIENT', TARGET_SETTINGS), readFile, problems);
+  const client = buildClient(merged, inheritingLabel(entry, own, inherited), readFile, problems);
 
   const actor = buildActor(values, entry, problems);
   const target: TargetConfig | undefined =

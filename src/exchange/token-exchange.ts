@@ -111,6 +111,11 @@ export class TokenExchanger {
     this.identity = targetIdentity(target);
   }
 
+  /** Whether the token endpoint's circuit breaker is failing calls fast (for the breaker gauge). */
+  get breakerOpen(): boolean {
+    return this.#breaker.open;
+  }
+
   async exchange(subjectToken: string, actorToken: string | undefined, parent?: TraceParent): Promise<ExchangeResult> {
     const started = performance.now();
     try {

@@ -1,5 +1,6 @@
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { CheckRequest } from '../check/check-request.js';
+import { GRPC_OK, OUTCOMES } from '../check/outcomes.js';
 import type { CheckPipeline, Decision } from '../check/pipeline.js';
 import type { CheckResponse, ResponseBuilder } from '../check/response.js';
 import { AuthzError, GarbageAnswerError } from '../errors.js';
@@ -26,13 +27,15 @@ export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseB
   const answer = (decision: Decision, started: number, callback: sendUnaryData<CheckResponse | Buffer>) => {
     const seconds = (performance.now() - started) / 1000;
     const outcome = decision.allowed ? 'allowed' : decision.error.code;
-    metrics.check(outcome, decision.exchanger?.target.name ?? '', seconds);
+    metrics.check(outcome, decision.exchanger?.target.name ?? '');
+    metrics.grpcHandled(decision.allowed ? GRPC_OK : OUTCOMES[decision.error.code].grpcCode, seconds);
     logDecision(log, decision, seconds);
     return callback(null, decision.allowed ? responses.allowEncoded(decision.exchanged, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
   };
 
   return (call: ServerUnaryCall<CheckRequest, CheckResponse | Buffer>, callback: sendUnaryData<CheckResponse | Buffer>): void => {
     const started = performance.now();
+    metrics.grpcStarted();
     let decision: Decision | Promise<Decision>;
     try {
       decision = pipeline.decide(call.request ?? {});

@@ -12,8 +12,8 @@ export interface HttpAuthzOptions {
   pipeline: { decide(request: CheckRequest): Decision | Promise<Decision> };
   responses: Pick<ResponseBuilder, 'allow' | 'deny'>;
   log: Logger;
-  /** called once per answered request with the decision (an `internal` one when the pipeline threw) and its duration, for metrics and the decision log line */
-  onDecision?: (decision: Decision, seconds: number) => void;
+  /** called once per answered request with the decision (an `internal` one when the pipeline threw), its duration and the HTTP answer, for metrics and the decision log line */
+  onDecision?: (decision: Decision, seconds: number, answered: { method: string | undefined; status: number }) => void;
   /**
    * Largest request head (request line + headers) accepted; above it Node answers 431
    * before the pipeline runs. Default 32 KiB, so a token of `MAX_TOKEN_BYTES` (16 KiB by
@@ -129,7 +129,7 @@ export class HttpAuthzServer {
       answer = this.#fallback(answered.error);
     }
     try {
-      this.#options.onDecision?.(answered, (performance.now() - started) / 1000);
+      this.#options.onDecision?.(answered, (performance.now() - started) / 1000, { method: response.req.method, status: answer.status });
     } catch (error) {
       this.#options.log.error('http authorization: onDecision failed', { cause: causeName(error) });
     }

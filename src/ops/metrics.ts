@@ -1,71 +1,177 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every series of the service's own carries this prefix (the gRPC and HTTP server series follow their conventions instead). */
+export const METRIC_PREFIX = 'authz_';
 
 /** Seconds; fine-grained below a millisecond, where cache hits live. */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** The one gRPC method served, labelled as go-grpc-prometheus labels it. */
+const CHECK_METHOD = { grpc_type: 'unary', grpc_service: 'envoy.service.auth.v3.Authorization', grpc_method: 'Check' } as const;
+/** google.rpc.Code 0–16. */
+const GRPC_CODES = 17;
+
+/** OpenTelemetry's `http.request.method`: the known methods, anything else `_OTHER` (keeps the label bounded). */
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+/** prom-client's defaults that are gauges named `_total` (promtool rejects them); the per-type gauges without the suffix stay. */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+export interface BuildInfo {
+  readonly version: string;
+  readonly nodeVersion: string;
+}
+
 /**
- * The service's Prometheus metrics, in a registry of their own (one per app).
- * Label children are memoised so the Check path does no label hashing.
+ * The service's Prometheus metrics, in a registry of their own (one per app),
+ * through prom-client's public API only.
+ *
+ * Counters touched on every Check are plain numbers turned into series at
+ * scrape time by the metric's `collect()` hook: a prom-client counter update
+ * hashes its labels, about 0.6 µs each, and a Check touches four of them. The
+ * duration histograms are prom-client's own (its public API has no way to set
+ * bucket counts): one observation per Check (bench/metrics-micro.mjs).
  */
 export class Metrics {
   readonly registry = new Registry();
-  /** Check counts and latencies, by outcome then target: plain numbers on the hot path, turned into series at scrape time. */
-  readonly #checkSeries = new Map<string, Map<string, CheckSeries>>();
-  readonly #exchanges = new Counter({ name: 'authz_exchange_calls_total', help: 'Calls to the token endpoint, by outcome.', labelNames: ['outcome'], registers: [this.registry] });
-  readonly #exchangeSeconds = new Histogram({ name: 'authz_exchange_duration_seconds', help: 'Time of a call to the token endpoint, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly #introspections = new Counter({ name: 'authz_introspection_calls_total', help: 'Calls to the introspection endpoint, by outcome.', labelNames: ['outcome'], registers: [this.registry] });
-  readonly #introspectionSeconds = new Histogram({ name: 'authz_introspection_duration_seconds', help: 'Time of a call to the introspection endpoint, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  /** Counted as a plain number on the hot path, reported at scrape time. */
-  #cacheHitCount = 0;
-  readonly #cacheMisses = new Counter({ name: 'authz_exchange_cache_misses_total', help: 'Exchanges not in the cache (coalesced waiters included).', registers: [this.registry] });
-  readonly #cacheEvictions = new Counter({ name: 'authz_exchange_cache_evictions_total', help: 'Exchanged tokens dropped to stay within EXCHANGE_CACHE_MAX.', registers: [this.registry] });
-  readonly #jwksFetches = new Counter({ name: 'authz_jwks_fetches_total', help: 'JWK Set fetches (start-up, rotation, unknown kid), by outcome.', labelNames: ['outcome'], registers: [this.registry] });
-  readonly #children = new Map<string, { inc(): void } | { observe(value: number): void }>();
+  /** Checks by outcome, then target. */
+  readonly #checks = new Map<string, Map<string, number>>();
+  #grpcStarted = 0;
+  /** gRPC Checks handled, by the CheckResponse's status code. */
+  readonly #grpcHandled = new Float64Array(GRPC_CODES);
+  #cacheHits = 0;
+
+  readonly #grpcSeconds = new Histogram({
+    name: 'grpc_server_handling_seconds',
+    help: 'Time to answer a gRPC Check; grpc_code is the status code in the CheckResponse (the call itself always succeeds).',
+    labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #grpcSecondsByCode = memo((code: string) => this.#grpcSeconds.labels({ ...CHECK_METHOD, grpc_code: code }));
+  readonly #httpSeconds = new Histogram({
+    name: 'http_server_request_duration_seconds',
+    help: 'Time to answer an HTTP authorization request (OpenTelemetry HTTP server semantic conventions); _count is the request count.',
+    labelNames: ['http_request_method', 'http_response_status_code'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #httpSecondsBy = memo((key: string) => {
+    const [method, code] = key.split(' ') as [string, string];
+    return this.#httpSeconds.labels({ http_request_method: method, http_response_status_code: code });
+  });
+
+  readonly #exchanges = new Counter({ name: `${METRIC_PREFIX}exchange_calls_total`, help: 'Calls to the token endpoint, by outcome (breaker_open: not called).', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #exchangesBy = memo((outcome: string) => this.#exchanges.labels(outcome));
+  readonly #exchangeSeconds = new Histogram({ name: `${METRIC_PREFIX}exchange_duration_seconds`, help: 'Time of a call to the token endpoint, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #exchangeSecondsBy = memo((outcome: string) => this.#exchangeSeconds.labels(outcome));
+  readonly #introspections = new Counter({ name: `${METRIC_PREFIX}introspection_calls_total`, help: 'Calls to the introspection endpoint, by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #introspectionsBy = memo((outcome: string) => this.#introspections.labels(outcome));
+  readonly #introspectionSeconds = new Histogram({ name: `${METRIC_PREFIX}introspection_duration_seconds`, help: 'Time of a call to the introspection endpoint, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #introspectionSecondsBy = memo((outcome: string) => this.#introspectionSeconds.labels(outcome));
+  readonly #cacheMisses = new Counter({ name: `${METRIC_PREFIX}exchange_cache_misses_total`, help: 'Exchanges not in the cache (coalesced waiters included).', registers: [this.registry] });
+  readonly #cacheEvictions = new Counter({ name: `${METRIC_PREFIX}exchange_cache_evictions_total`, help: 'Exchanged tokens dropped to stay within EXCHANGE_CACHE_MAX.', registers: [this.registry] });
+  readonly #jwksFetches = new Counter({ name: `${METRIC_PREFIX}jwks_fetches_total`, help: 'JWK Set fetches (start-up, rotation, unknown kid), by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #jwksFetchesBy = memo((outcome: string) => this.#jwksFetches.labels(outcome));
 
   /** Reports the exchange cache's size at scrape time; the app points it at the cache. */
   cacheSize: () => number = () => 0;
+  /** Reports each target's circuit breaker at scrape time (true: open); the app points it at the exchangers. */
+  breakers: () => Iterable<readonly [target: string, open: boolean]> = () => [];
 
-  constructor() {
-    const series = this.#checkSeries;
+  constructor(build: BuildInfo) {
+    const { registry } = this;
+    const checks = this.#checks;
     new Counter({
-      name: 'authz_checks_total',
-      help: 'Checks answered, by outcome and exchange target.',
+      name: `${METRIC_PREFIX}checks_total`,
+      help: 'Checks answered (gRPC and HTTP), by outcome and exchange target.',
       labelNames: ['outcome', 'target'],
-      registers: [this.registry],
+      registers: [registry],
       collect() {
         this.reset();
-        for (const [outcome, byTarget] of series) for (const [target, counts] of byTarget) this.inc({ outcome, target }, counts.count);
+        for (const [outcome, byTarget] of checks) for (const [target, count] of byTarget) this.inc({ outcome, target }, count);
       },
     });
-    this.registry.registerMetric(new CheckDurationHistogram(series) as unknown as Histogram);
-    const hits = () => this.#cacheHitCount;
-    new Counter({ name: 'authz_exchange_cache_hits_total', help: 'Exchanges answered from the cache.', registers: [this.registry], collect() { this.reset(); this.inc(hits()); } });
+    const started = () => this.#grpcStarted;
+    new Counter({
+      name: 'grpc_server_started_total',
+      help: 'gRPC calls started.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(CHECK_METHOD, started());
+      },
+    });
+    const handled = this.#grpcHandled;
+    new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'gRPC calls completed, by the status code in the CheckResponse (the call itself always succeeds).',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        handled.forEach((count, code) => this.inc({ ...CHECK_METHOD, grpc_code: codeName(code) }, count));
+      },
+    });
+    const hits = () => this.#cacheHits;
+    new Counter({ name: `${METRIC_PREFIX}exchange_cache_hits_total`, help: 'Exchanges answered from the cache.', registers: [registry], collect() { this.reset(); this.inc(hits()); } });
     const size = () => this.cacheSize();
-    new Gauge({ name: 'authz_exchange_cache_entries', help: 'Exchanged tokens held in the cache.', registers: [this.registry], collect() { this.set(size()); } });
+    new Gauge({ name: `${METRIC_PREFIX}exchange_cache_entries`, help: 'Exchanged tokens held in the cache.', registers: [registry], collect() { this.set(size()); } });
+    const breakers = () => this.breakers();
+    new Gauge({
+      name: `${METRIC_PREFIX}exchange_breaker_open`,
+      help: 'Whether the circuit breaker of a target\'s token endpoint is open (1: failing fast, no calls) or closed (0).',
+      labelNames: ['target'],
+      registers: [registry],
+      collect() {
+        for (const [target, open] of breakers()) this.set({ target }, open ? 1 : 0);
+      },
+    });
+    new Gauge({ name: `${METRIC_PREFIX}build_info`, help: 'Always 1; the labels name the running build.', labelNames: ['version', 'node_version'], registers: [registry] }).set({ version: build.version, node_version: build.nodeVersion }, 1);
+
     // Process metrics, including nodejs_eventloop_lag_* (event-loop delay) and resident memory.
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: registry });
+    for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   }
 
-  check(outcome: string, target: string, seconds: number): void {
-    let byTarget = this.#checkSeries.get(outcome);
-    if (!byTarget) this.#checkSeries.set(outcome, (byTarget = new Map()));
-    let series = byTarget.get(target);
-    if (!series) byTarget.set(target, (series = new CheckSeries()));
-    series.observe(seconds);
+  /** One Check answered (either transport). */
+  check(outcome: string, target: string): void {
+    let byTarget = this.#checks.get(outcome);
+    if (!byTarget) this.#checks.set(outcome, (byTarget = new Map()));
+    byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
+  }
+
+  /** A gRPC Check arrived. */
+  grpcStarted(): void {
+    this.#grpcStarted += 1;
+  }
+
+  /** A gRPC Check was answered with a CheckResponse whose `status.code` is `code`. */
+  grpcHandled(code: number, seconds: number): void {
+    this.#grpcHandled[code >= 0 && code < GRPC_CODES ? code : GrpcStatus.UNKNOWN]! += 1;
+    this.#grpcSecondsByCode(codeName(code)).observe(seconds);
+  }
+
+  /** An HTTP authorization request was answered with `status`. */
+  httpRequest(method: string | undefined, status: number, seconds: number): void {
+    const known = method !== undefined && HTTP_METHODS.has(method) ? method : '_OTHER';
+    this.#httpSecondsBy(`${known} ${status}`).observe(seconds);
   }
 
   exchange(outcome: string, seconds: number): void {
-    this.#child(this.#exchanges, outcome).inc();
-    this.#histogram(this.#exchangeSeconds, outcome).observe(seconds);
+    this.#exchangesBy(outcome).inc();
+    this.#exchangeSecondsBy(outcome).observe(seconds);
   }
 
   introspection(outcome: string, seconds: number): void {
-    this.#child(this.#introspections, outcome).inc();
-    this.#histogram(this.#introspectionSeconds, outcome).observe(seconds);
+    this.#introspectionsBy(outcome).inc();
+    this.#introspectionSecondsBy(outcome).observe(seconds);
   }
 
   cacheHit(): void {
-    this.#cacheHitCount += 1;
+    this.#cacheHits += 1;
   }
 
   cacheMiss(): void {
@@ -77,7 +183,7 @@ export class Metrics {
   }
 
   jwksFetch(outcome: string): void {
-    this.#child(this.#jwksFetches, outcome).inc();
+    this.#jwksFetchesBy(outcome).inc();
   }
 
   /** Prometheus text exposition format. */
@@ -95,73 +201,19 @@ export class Metrics {
     const series = metric?.values.find((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label));
     return series?.value ?? 0;
   }
-
-  #child(counter: Counter<string>, ...labels: string[]): { inc(): void } {
-    const key = `${(counter as unknown as { name: string }).name}\0${labels.join('\0')}`;
-    let child = this.#children.get(key) as { inc(): void } | undefined;
-    if (!child) this.#children.set(key, (child = counter.labels(...labels)));
-    return child;
-  }
-
-  #histogram(histogram: Histogram<string>, outcome: string): { observe(value: number): void } {
-    const key = `${(histogram as unknown as { name: string }).name}\0${outcome}`;
-    let child = this.#children.get(key) as { observe(value: number): void } | undefined;
-    if (!child) this.#children.set(key, (child = histogram.labels(outcome)));
-    return child;
-  }
 }
 
-/** One (outcome, target) series of checks: a count, a sum and cumulative-at-scrape bucket counts. */
-class CheckSeries {
-  count = 0;
-  sum = 0;
-  readonly buckets = new Float64Array(LATENCY_BUCKETS.length);
-
-  observe(seconds: number): void {
-    this.count += 1;
-    this.sum += seconds;
-    for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
-      if (seconds <= LATENCY_BUCKETS[i]!) {
-        this.buckets[i]! += 1;
-        return;
-      }
-    }
-  }
+/** `UNAUTHENTICATED` for 16: the name go-grpc-prometheus puts in `grpc_code`. */
+function codeName(code: number): string {
+  return GrpcStatus[code] ?? 'UNKNOWN';
 }
 
-/**
- * `authz_check_duration_seconds` by outcome, rendered by prom-client's registry
- * from the check series (prom-client's own histogram hashes its labels on every
- * observation, which is most of a metric's cost on the hot path).
- */
-class CheckDurationHistogram {
-  readonly name = 'authz_check_duration_seconds';
-  readonly help = 'Time to answer a Check, by outcome.';
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-
-  constructor(private readonly series: ReadonlyMap<string, ReadonlyMap<string, CheckSeries>>) {}
-
-  async get() {
-    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
-    for (const [outcome, byTarget] of this.series) {
-      const buckets = new Float64Array(LATENCY_BUCKETS.length);
-      let count = 0;
-      let sum = 0;
-      for (const series of byTarget.values()) {
-        count += series.count;
-        sum += series.sum;
-        series.buckets.forEach((n, i) => (buckets[i]! += n));
-      }
-      let cumulative = 0;
-      LATENCY_BUCKETS.forEach((le, i) => {
-        cumulative += buckets[i]!;
-        values.push({ metricName: `${this.name}_bucket`, labels: { le, outcome }, value: cumulative });
-      });
-      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', outcome }, value: count });
-      values.push({ metricName: `${this.name}_sum`, labels: { outcome }, value: sum });
-      values.push({ metricName: `${this.name}_count`, labels: { outcome }, value: count });
-    }
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
-  }
+/** One value per key, made on first use (label children, so the hot path skips building label objects). */
+function memo<T>(make: (key: string) => T): (key: string) => T {
+  const made = new Map<string, T>();
+  return (key) => {
+    let value = made.get(key);
+    if (value === undefined) made.set(key, (value = make(key)));
+    return value;
+  };
 }

@@ -66,7 +66,7 @@ t.test('secrets from _FILE, one trailing newline stripped', async (t) => {
 });
 
 const INVALID: Array<[string, Record<string, string | undefined>, RegExp[]]> = [
-  ['nothing set', { MCP_RESOURCE_URL: undefined, AUTHORIZATION_SERVER_URL: undefined, CLIENT_ID: undefined, CLIENT_SECRET: undefined }, [/^MCP_RESOURCE_URL: is required$/, /^AUTHORIZATION_SERVER_URL: is required$/, /^EXCHANGE_CLIENT_ID: is required$/, /^EXCHANGE_CLIENT_SECRET: is required for client_secret_basic$/]],
+  ['nothing set', { MCP_RESOURCE_URL: undefined, AUTHORIZATION_SERVER_URL: undefined, CLIENT_ID: undefined, CLIENT_SECRET: undefined }, [/^MCP_RESOURCE_URL: is required$/, /^AUTHORIZATION_SERVER_URL: is required$/, /^EXCHANGE_CLIENT_ID \(or CLIENT_ID\): is required$/, /^EXCHANGE_CLIENT_SECRET \(or CLIENT_SECRET\): is required for client_secret_basic$/]],
   ['resource not a URL', { MCP_RESOURCE_URL: 'mcp' }, [/^MCP_RESOURCE_URL: "mcp" is not an absolute URL$/]],
   ['resource with a fragment', { MCP_RESOURCE_URL: 'https://x.example/mcp#a' }, [/^MCP_RESOURCE_URL: .*fragment/]],
   ['issuer over http, not loopback', { AUTHORIZATION_SERVER_URL: 'http://as.example.com' }, [/^AUTHORIZATION_SERVER_URL: http:\/\/ is allowed only for loopback/]],
@@ -82,15 +82,17 @@ const INVALID: Array<[string, Record<string, string | undefined>, RegExp[]]> = [
   ['bad boolean', { ALLOW_INSECURE_HTTP: 'yes' }, [/^ALLOW_INSECURE_HTTP: "yes" must be true or false$/]],
   ['bad log level', { LOG_LEVEL: 'verbose' }, [/^LOG_LEVEL: "verbose" must be one of fatal, error, warn, info, debug, trace$/]],
   ['bad auth method', { EXCHANGE_CLIENT_AUTH_METHOD: 'basic' }, [/^EXCHANGE_CLIENT_AUTH_METHOD: "basic" must be one of/]],
-  ['private_key_jwt without a key', { EXCHANGE_CLIENT_AUTH_METHOD: 'private_key_jwt' }, [/^EXCHANGE_CLIENT_PRIVATE_KEY_FILE: is required for private_key_jwt$/]],
-  ['tls_client_auth without a certificate', { EXCHANGE_CLIENT_AUTH_METHOD: 'tls_client_auth' }, [/^EXCHANGE_CLIENT_CERT_FILE: is required/, /^EXCHANGE_CLIENT_KEY_FILE: is required/]],
+  ['private_key_jwt without a key', { EXCHANGE_CLIENT_AUTH_METHOD: 'private_key_jwt' }, [/^EXCHANGE_CLIENT_PRIVATE_KEY_FILE \(or CLIENT_PRIVATE_KEY_FILE\): is required for private_key_jwt$/]],
+  ['tls_client_auth without a certificate', { EXCHANGE_CLIENT_AUTH_METHOD: 'tls_client_auth' }, [/^EXCHANGE_CLIENT_CERT_FILE \(or CLIENT_CERT_FILE\): is required/, /^EXCHANGE_CLIENT_KEY_FILE \(or CLIENT_KEY_FILE\): is required/]],
   ['introspection over http', { INTROSPECTION_ENDPOINT_URL: 'http://as.example.com/introspect' }, [/^INTROSPECTION_ENDPOINT_URL: http:\/\/ is allowed only for loopback/]],
   ['unreadable config file', { CONFIG_FILE: '/etc/authz.yaml' }, [/^CONFIG_FILE: cannot read \/etc\/authz.yaml \(ENOENT\)$/]],
-  ['no secret at all', { CLIENT_SECRET: undefined }, [/^EXCHANGE_CLIENT_SECRET: is required for client_secret_basic$/]],
+  ['no secret at all', { CLIENT_SECRET: undefined }, [/^EXCHANGE_CLIENT_SECRET \(or CLIENT_SECRET\): is required for client_secret_basic$/]],
   ['secret and secret file', { CLIENT_SECRET_FILE: '/run/secret' }, [/^CLIENT_SECRET: set CLIENT_SECRET or CLIENT_SECRET_FILE, not both$/]],
   ['unreadable secret file', { CLIENT_SECRET: undefined, CLIENT_SECRET_FILE: '/missing' }, [/^CLIENT_SECRET_FILE: cannot read \/missing \(ENOENT\)$/]],
   ['resource not absolute', { EXCHANGE_RESOURCE: 'api' }, [/^EXCHANGE_RESOURCE: "api" is not an absolute URI$/]],
   ['blank scope', { EXCHANGE_SCOPE: '   ' }, [/^EXCHANGE_SCOPE: must hold at least one value$/]],
+  ['inherited key file unreadable names CLIENT_*', { CLIENT_AUTH_METHOD: 'private_key_jwt', CLIENT_PRIVATE_KEY_FILE: '/missing.pem' }, [/^CLIENT_PRIVATE_KEY_FILE: cannot read \/missing\.pem \(ENOENT\)$/]],
+  ['own key file unreadable names EXCHANGE_CLIENT_*', { EXCHANGE_CLIENT_AUTH_METHOD: 'private_key_jwt', EXCHANGE_CLIENT_PRIVATE_KEY_FILE: '/missing.pem' }, [/^EXCHANGE_CLIENT_PRIVATE_KEY_FILE: cannot read \/missing\.pem \(ENOENT\)$/]],
 ];
 
 t.test('every bad setting is one line naming its variable', async (t) => {

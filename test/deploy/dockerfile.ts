@@ -1,9 +1,10 @@
 // The Dockerfile builds with dev dependencies and ships a runtime stage with
-// production dependencies, dist/ and protos/ only, as a non-root user, with a
-// health check and exactly `npm start` as its command. Each property is also
+// production dependencies, dist/ (without dist/dev and source maps) and protos/
+// only, as a non-root user, with OCI labels, every port EXPOSEd, a health check
+// and exactly `npm start` as its command. Each property is also
 // shown to be detected when a copy of the Dockerfile breaks it.
 import t from 'tap';
-import { dockerfileProblems, dockerIgnored, parseDockerfile, type DockerfileContext } from './fixtures/dockerfile.js';
+import { dockerfileProblems, dockerIgnored, parseDockerfile, pruneAfterBuild, type DockerfileContext } from './fixtures/dockerfile.js';
 import { numericDefault, readRepoFile, repoFileExists } from './fixtures/repo.js';
 
 const dockerfile = readRepoFile('Dockerfile');
@@ -14,6 +15,8 @@ const context: DockerfileContext = {
   exists: (path) => repoFileExists(path),
   grpcPort: await numericDefault('GRPC_PORT'),
   httpPort: await numericDefault('HTTP_PORT'),
+  // The port the example proxies call the HTTP authorization listener on.
+  authzHttpPort: Number(/address: token-exchange-authz, port_value: (\d+)/.exec(readRepoFile('envoy/http-service/envoy-http-authz.yaml'))![1]),
 };
 
 t.test('the parser reads stages, flags, JSON form and continuations', async (t) => {
@@ -64,7 +67,14 @@ t.test('each broken copy is rejected', async (t) => {
     ['no HEALTHCHECK', replace(/^HEALTHCHECK[^\n]*\\\n[^\n]*\n/m, ''), /no HEALTHCHECK/],
     ['HEALTHCHECK with curl', replace(/CMD \["node", "-e", .*\]$/m, 'CMD ["curl", "-f", "http://127.0.0.1:9002/healthz"]'), /does not use node/],
     ['HEALTHCHECK on the wrong path', replace("'/healthz'", "'/health'"), /does not call \/healthz/],
-    ['a port not exposed', replace('EXPOSE 9001 9002', 'EXPOSE 9001'), /port 9002 is not EXPOSEd/],
+    ['a port not exposed', replace('EXPOSE 9001 9002 9003', 'EXPOSE 9001 9003'), /port 9002 is not EXPOSEd/],
+    ['the HTTP authorization port not exposed', replace('EXPOSE 9001 9002 9003', 'EXPOSE 9001 9002'), /port 9003 is not EXPOSEd/],
+    ['the dev tools shipped', replace(' && rm -rf dist/dev', ''), /dist\/dev .* is shipped/],
+    ['source maps shipped', replace(" && find dist -name '*.map' -delete", ''), /source maps are shipped/],
+    ['no version label', replace(/^ +org\.opencontainers\.image\.version=.*\n/m, ''), /no LABEL org\.opencontainers\.image\.version/],
+    ['a version label package.json does not have', replace('image.version="0.1.0"', 'image.version="9.9.9"'), /image\.version=9\.9\.9 does not match package\.json/],
+    ['no licenses label', replace(/^ +org\.opencontainers\.image\.licenses=.*\n/m, ''), /no LABEL org\.opencontainers\.image\.licenses/],
+    ['no source label', replace(' \\\n      org.opencontainers.image.source="${IMAGE_SOURCE}"', ''), /no LABEL org\.opencontainers\.image\.source/],
     ['CMD not npm start', replace('CMD ["node", "dist/main.js"]', 'CMD ["node", "dist/dev/demo.js"]'), /is not `npm start`/],
     ['CMD in shell form', replace('CMD ["node", "dist/main.js"]', 'CMD node dist/main.js'), /not in exec \(JSON\) form/],
     ['npm as the entrypoint', replace('CMD ["node", "dist/main.js"]', 'ENTRYPOINT ["npm"]\nCMD ["node", "dist/main.js"]'), /ENTRYPOINT set/],
@@ -76,4 +86,36 @@ t.test('each broken copy is rejected', async (t) => {
   t.match(dockerfileProblems(dockerfile, ignoring(context.dockerignore.filter((l) => l !== 'node_modules'))).join('\n'), /does not exclude node_modules/, '.dockerignore letting node_modules in');
   t.match(dockerfileProblems(dockerfile, ignoring(context.dockerignore.filter((l) => l !== 'deploy'))).join('\n'), /does not exclude deploy\/keycloak\/mcp-gateway-client-secret/, '.dockerignore letting the demo secret in');
   t.match(dockerfileProblems(dockerfile, { ...context, packageJson: { ...context.packageJson, scripts: { start: 'node dist/server.js' } } }).join('\n'), /is not `npm start`[\s\S]*no src\/\*\.ts compiles to/, 'npm start pointing elsewhere');
+});
+
+t.test('the build stage\'s prune, run on the real build output, leaves a service that still starts', async (t) => {
+  const { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { repoPath } = await import('./fixtures/repo.js');
+  const prune = pruneAfterBuild(dockerfile);
+  if (prune === undefined) return t.fail('no prune after npm run build');
+  // /app of the runtime image: package.json, protos/, dist/ as the build stage leaves it, production node_modules.
+  const app = mkdtempSync(join(tmpdir(), 'authz-image-'));
+  t.teardown(() => rmSync(app, { recursive: true, force: true }));
+  for (const name of ['package.json', 'protos', 'dist']) cpSync(repoPath(name), join(app, name), { recursive: true });
+  symlinkSync(repoPath('node_modules'), join(app, 'node_modules'));
+  t.ok(existsSync(join(app, 'dist/dev')), 'test setup: the build output has dist/dev');
+  const pruned = spawnSync('sh', ['-c', prune], { cwd: app, encoding: 'utf8' });
+  t.equal(pruned.status, 0, `the prune runs: ${pruned.stderr}`);
+
+  const files = readdirSync(join(app, 'dist'), { recursive: true }).map(String);
+  t.notOk(existsSync(join(app, 'dist/dev')), 'no dist/dev');
+  t.same(files.filter((file) => file.endsWith('.map')), [], 'no source maps');
+  t.ok(files.includes('main.js'));
+
+  const version = spawnSync(process.execPath, ['dist/main.js', '--version'], { cwd: app, encoding: 'utf8', env: { PATH: process.env.PATH } });
+  t.equal(version.status, 0, `--version: ${version.stderr}`);
+  const check = spawnSync(process.execPath, ['dist/main.js', '--check-config'], {
+    cwd: app,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, MCP_RESOURCE_URL: 'https://mcp.example.com/mcp', AUTHORIZATION_SERVER_URL: 'https://as.example.com', CLIENT_ID: 'gateway', CLIENT_SECRET: 'x' },
+  });
+  t.equal(check.stdout, 'configuration OK\n', `nothing the service loads lives in dist/dev: ${check.stderr}`);
 });

@@ -12,7 +12,7 @@ t.test('bad settings stop start-up: one line per problem, no stack trace, exit 7
   const lines = proc.stderr().trim().split('\n');
   t.same(
     lines.map((line) => line.replace(/^configuration error: /, '').split(':')[0]),
-    ['MCP_RESOURCE_URL', 'GRPC_PORT', 'AUTHORIZATION_SERVER_URL', 'EXCHANGE_CLIENT_ID'],
+    ['MCP_RESOURCE_URL', 'GRPC_PORT', 'AUTHORIZATION_SERVER_URL', 'EXCHANGE_CLIENT_ID (or CLIENT_ID)'],
   );
   t.notMatch(proc.stderr(), /at .+:\d+:\d+/, 'no stack trace');
   t.notMatch(proc.stderr(), /hunter2/, 'no secret');

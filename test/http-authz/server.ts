@@ -137,7 +137,7 @@ t.test('failures fail closed with a 500 JSON answer, never a crash, and log no t
     const [decision] = h.reported.at(-1)!;
     t.equal(!decision.allowed && decision.error.code, 'internal', `${which}: reported as internal`);
   }
-  t.match(h.logText(), /"msg":"http authorization failed unexpectedly","cause":"Error"/);
+  t.match(h.logText(), /"msg":"http authorization failed unexpectedly",[^\n]*"cause":"Error"/);
   t.match(h.logText(), /"cause":"TypeError"/);
   t.equal(h.logText().includes(TOKEN), false, 'the exception message is not logged');
 

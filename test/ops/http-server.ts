@@ -29,7 +29,7 @@ t.test('operations endpoints', async (t) => {
   const metrics = await (await fetch(`${base}/metrics`)).text();
   t.match(metrics, /^authz_checks_total\{outcome="allowed",target="default"\} 1$/m);
   t.match(metrics, /^authz_checks_total\{outcome="missing_token",target=""\} 1$/m);
-  t.match(metrics, /^authz_check_duration_seconds_count\{outcome="allowed"\} 1$/m);
+  t.match(metrics, /^grpc_server_handling_seconds_count\{grpc_type="unary",grpc_service="envoy.service.auth.v3.Authorization",grpc_method="Check",grpc_code="OK"\} 1$/m);
   t.match(metrics, /^authz_exchange_duration_seconds_count\{outcome="ok"\} 1$/m);
   t.match(metrics, /^authz_exchange_cache_entries 1$/m);
   t.match(metrics, /^authz_jwks_fetches_total\{outcome="ok"\} 1$/m);

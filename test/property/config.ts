@@ -147,8 +147,9 @@ function checkConfig(env: Record<string, string>): void {
   if (problems.length === 0) throw new Error('a ConfigError with no problem');
   for (const line of problems) {
     if (MULTI_LINE.test(line)) multiLineProblems++;
-    const name = /^([A-Z][A-Z0-9_]*): /.exec(line)?.[1];
-    if (!(name !== undefined && known.has(name)) && !FILE_POSITION.test(line)) throw new Error(`a problem that starts with neither a variable name nor a file position: ${JSON.stringify(truncate(line, 300))}`);
+    // "NAME: …", or "NAME (or FALLBACK): …" where a setting falls back to another.
+    const [, name, fallback] = /^([A-Z][A-Z0-9_]*)(?: \(or ([A-Z][A-Z0-9_]*)\))?: /.exec(line) ?? [];
+    if (!(name !== undefined && known.has(name) && (fallback === undefined || known.has(fallback))) && !FILE_POSITION.test(line)) throw new Error(`a problem that starts with neither a variable name nor a file position: ${JSON.stringify(truncate(line, 300))}`);
     for (const key of SECRETS) {
       const secretValue = env[key];
       if (secretValue === undefined || secretValue.trim().length < 8) continue;
