@@ -8,6 +8,7 @@ import type { Principal } from '../validation/principal.js';
 import { hash } from 'node:crypto';
 import type { TraceParent } from '../ops/tracing.js';
 import type { ExchangeResult, TokenExchanger } from './token-exchange.js';
+import { entryName, type SharedExchangeCache } from './shared-cache.js';
 
 /** Longest skew taken off `expires_in` (SPEC §4: min(30 s, 10 %)). */
 const MAX_SKEW_SECONDS = 30;
@@ -63,6 +64,8 @@ export class ExchangeCache {
     private readonly clock: Clock,
     private readonly metrics: Metrics,
     private readonly keep: KeepExchanged,
+    /** SPEC §4b: local → shared → token endpoint, when REDIS_URL is set */
+    private readonly shared?: SharedExchangeCache,
   ) {
     this.#entries = createTtlCache<ExchangedToken>(max, clock, () => metrics.cacheEviction());
     this.#refusals = createTtlCache<AuthzError>(max, clock);
@@ -95,11 +98,14 @@ export class ExchangeCache {
 
   async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<ExchangedToken> {
     try {
+      const fromShared = this.shared && (await this.#fromShared(key, token, principal, exchanger, actorToken));
+      if (fromShared) return fromShared;
       const result = await exchanger.exchange(token.value, actorToken, parent);
       const now = this.clock();
       const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, now);
       const kept = this.keep(result.accessToken, principal, exchanger);
       if (ttl > 0) this.#entries.set(key, kept, { ttl });
+      this.shared?.set(entryName(token, exchanger.identity, actorToken), result.accessToken, ttl);
       return kept;
     } catch (error) {
       if (error instanceof AuthzError && error.code === 'exchange_refused') this.#refusals.set(key, error, { ttl: REFUSAL_MEMORY_MS });
@@ -107,6 +113,17 @@ export class ExchangeCache {
     } finally {
       this.#inFlight.delete(key);
     }
+  }
+
+  /** A shared hit fills the local cache for the rest of its life (never past the inbound token's `exp`) and is kept like a fresh exchange. */
+  async #fromShared(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined): Promise<ExchangedToken | undefined> {
+    const entry = await this.shared!.get(entryName(token, exchanger.identity, actorToken));
+    const now = this.clock();
+    const ttl = entry === undefined ? 0 : Math.floor(Math.min(entry.expiresAt - now, principal.expiresAt * 1000 - now));
+    if (ttl <= 0) return undefined;
+    const kept = this.keep(entry!.value, principal, exchanger);
+    this.#entries.set(key, kept, { ttl });
+    return kept;
   }
 
   /**

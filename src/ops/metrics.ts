@@ -20,6 +20,10 @@ export class Metrics {
   readonly #cacheMisses = new Counter({ name: 'authz_exchange_cache_misses_total', help: 'Exchanges not in the cache (coalesced waiters included).', registers: [this.registry] });
   readonly #cacheEvictions = new Counter({ name: 'authz_exchange_cache_evictions_total', help: 'Exchanged tokens dropped to stay within EXCHANGE_CACHE_MAX.', registers: [this.registry] });
   readonly #jwksFetches = new Counter({ name: 'authz_jwks_fetches_total', help: 'JWK Set fetches (start-up, rotation, unknown kid), by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #sharedHits = new Counter({ name: 'authz_shared_cache_hits_total', help: 'Exchanges answered from the shared cache (REDIS_URL).', registers: [this.registry] });
+  readonly #sharedMisses = new Counter({ name: 'authz_shared_cache_misses_total', help: 'Shared-cache lookups that found nothing usable (errors included).', registers: [this.registry] });
+  readonly #sharedErrors = new Counter({ name: 'authz_shared_cache_errors_total', help: 'Shared-cache failures, each a miss or a dropped write, by reason.', labelNames: ['reason'], registers: [this.registry] });
+  readonly #sharedSeconds = new Histogram({ name: 'authz_shared_cache_duration_seconds', help: 'Time of a shared-cache lookup, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly #children = new Map<string, { inc(): void } | { observe(value: number): void }>();
 
   /** Reports the exchange cache's size at scrape time; the app points it at the cache. */
@@ -74,6 +78,15 @@ export class Metrics {
 
   cacheEviction(): void {
     this.#cacheEvictions.inc();
+  }
+
+  sharedCache(outcome: 'hit' | 'miss', seconds: number): void {
+    (outcome === 'hit' ? this.#sharedHits : this.#sharedMisses).inc();
+    this.#histogram(this.#sharedSeconds, outcome).observe(seconds);
+  }
+
+  sharedCacheError(reason: string): void {
+    this.#child(this.#sharedErrors, reason).inc();
   }
 
   jwksFetch(outcome: string): void {
