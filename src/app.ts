@@ -133,7 +133,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   // SPEC §4b: the shared tier behind the local cache; it connects in the background and never decides a Check.
   const sharedConfig = config.sharedCache;
   const sharedStore = sharedConfig && new RedisStore(sharedConfig, clock, (error) => shared?.connectionError(error));
-  const shared = sharedStore && new SharedExchangeCache(sharedStore, sharedConfig.keys, clock, metrics, (reason, error) => log.warn('shared cache not used', { reason, err: error }));
+  const shared = sharedStore && new SharedExchangeCache(sharedStore, sharedConfig.keys, clock, metrics, (reason, error, suppressed) => log.warn('shared cache not used', { reason, err: error, suppressed }));
   const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => responses.keepEncoded(value, principal, exchanger), shared);
   metrics.cacheSize = () => cache.size;
   const pipeline = new CheckPipeline({

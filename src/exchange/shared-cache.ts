@@ -7,11 +7,11 @@ import { SharedStoreError, type RedisStore } from './shared-store.js';
 
 /** A shared entry in the last tenth of its life is left for a refresh, as a local one would be (see ExchangeCache). */
 const REFRESH_AHEAD_FRACTION = 0.1;
-/** At most one warning per reason in this window; the rest are counted in the metrics. */
+/** At most one warning in this window; the rest are counted in the metrics and summed in the next warning. */
 const LOG_INTERVAL_MS = 10_000;
 
 /** What the shared tier reports; the app logs it at a bounded rate (never a token). */
-export type SharedCacheWarning = (reason: string, error?: unknown) => void;
+export type SharedCacheWarning = (reason: string, error: unknown, suppressed: number) => void;
 
 /**
  * The shared tier behind each process's own cache (SPEC §4b): exchanged tokens
@@ -21,7 +21,9 @@ export type SharedCacheWarning = (reason: string, error?: unknown) => void;
  * bounded rate; `get` never rejects and `set` never waits.
  */
 export class SharedExchangeCache {
-  readonly #lastWarned = new Map<string, number>();
+  #lastWarned = -Infinity;
+  /** failures not logged since the last warning */
+  #suppressed = 0;
 
   constructor(
     private readonly store: RedisStore,
@@ -89,9 +91,13 @@ export class SharedExchangeCache {
 
   #warn(reason: string, error: unknown): void {
     const now = this.clock();
-    if (now - (this.#lastWarned.get(reason) ?? -Infinity) < LOG_INTERVAL_MS) return;
-    this.#lastWarned.set(reason, now);
-    this.warn(reason, error);
+    if (now - this.#lastWarned < LOG_INTERVAL_MS) {
+      this.#suppressed++;
+      return;
+    }
+    this.warn(reason, error, this.#suppressed);
+    this.#lastWarned = now;
+    this.#suppressed = 0;
   }
 }
 
