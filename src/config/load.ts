@@ -278,7 +278,8 @@ function readCa(path: string, readFile: ReadFile, problems: string[]): string | 
 function buildSharedCache(service: ServiceValues, readFile: ReadFile, problems: string[]): SharedCacheConfig | undefined {
   const { redisUrl: url, cacheKeysFile: path } = service;
   if (url === undefined) {
-    if (path !== undefined) problems.push('CACHE_KEYS_FILE: is only used with REDIS_URL');
+    const badUrl = problems.some((problem) => /\bREDIS_URL\b|\bredis_url\b/.test(problem));
+    if (path !== undefined && !badUrl) problems.push('CACHE_KEYS_FILE: is only used with REDIS_URL');
     if (service.redisPassword !== undefined) problems.push('REDIS_PASSWORD: is only used with REDIS_URL');
     return undefined;
   }
