@@ -84,8 +84,10 @@ export class RedisStore {
     if (probe && (this.clock() < this.#openUntil || this.#probing)) throw new SharedStoreError('breaker_open');
     if (probe) this.#probing = true;
     let timer: NodeJS.Timeout | undefined;
+    // Timers run before I/O in each turn of the event loop: after a busy moment the timer would win over a reply
+    // that has already arrived. Rejecting from setImmediate lets this turn's I/O be read first.
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SharedStoreError('timeout')), this.#timeoutMs);
+      timer = setTimeout(() => setImmediate(() => reject(new SharedStoreError('timeout'))), this.#timeoutMs);
     });
     try {
       const result = await Promise.race([command(), timedOut]);
