@@ -36,7 +36,8 @@ export async function replicas(ctx, { tokensFile: hitTokens }) {
         const run = (target) => grpcRun(target, { mode: 'closed', concurrency: 20, connections: 1, order: 'once', durationS: 600, warmupS: 0, tokensFile: file, deadlineMs: 30_000 });
         const runs = order === 'sequential' ? [await run(a), await run(b)] : await Promise.all([run(a), run(b)]);
         const exchanges = (await ctx.control.state()).exchanges - before;
-        result.exchangesPerToken[`${mode}-${order}`] = { exchanges, perToken: exchanges / count, ok: runs.reduce((sum, r) => sum + r.ok, 0), checks: 2 * count };
+        const sharedErrors = mode === 'on' ? Object.assign({}, ...(await Promise.all([a, b].map(async (r) => ({ [r.label]: errorsByReason(await r.metrics()) }))))) : undefined;
+        result.exchangesPerToken[`${mode}-${order}`] = { exchanges, perToken: exchanges / count, ok: runs.reduce((sum, r) => sum + r.ok, 0), checks: 2 * count, sharedErrors };
         log(`replicas: shared tier ${mode}, ${order}: ${exchanges} exchanges for ${count} tokens`);
       }
     }
@@ -77,4 +78,14 @@ export async function replicas(ctx, { tokensFile: hitTokens }) {
     for (const service of started) await service.handle.stop();
     await redis.handle.stop();
   }
+}
+
+/** `authz_shared_cache_errors_total` by reason, since the process started. */
+function errorsByReason(metrics) {
+  const reasons = {};
+  for (const [key, value] of Object.entries(metrics)) {
+    const match = /^authz_shared_cache_errors_total\{reason="([^"]+)"\}$/.exec(key);
+    if (match) reasons[match[1]] = value;
+  }
+  return reasons;
 }

@@ -118,10 +118,11 @@ export class ExchangeCache {
   /** A shared hit fills the local cache for the rest of its life (never past the inbound token's `exp`) and is kept like a fresh exchange. */
   async #fromShared(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined): Promise<ExchangedToken | undefined> {
     const entry = await this.shared!.get(entryName(token, exchanger.identity, actorToken));
+    if (entry === undefined) return undefined;
     const now = this.clock();
-    const ttl = entry === undefined ? 0 : Math.floor(Math.min(entry.expiresAt - now, principal.expiresAt * 1000 - now));
+    const ttl = Math.floor(Math.min(entry.expiresAt - now, principal.expiresAt * 1000 - now));
     if (ttl <= 0) return undefined;
-    const kept = this.keep(entry!.value, principal, exchanger);
+    const kept = this.keep(entry.value, principal, exchanger);
     this.#entries.set(key, kept, { ttl });
     return kept;
   }

@@ -15,10 +15,17 @@ export class SharedStoreError extends Error {
   }
 }
 
-/** Consecutive failures that open the breaker; it then stays open 1 s, doubling after each failed probe up to 30 s. */
+/**
+ * The breaker opens after this many failures in a row spread over at least
+ * FAILING_FOR_MS (a burst of concurrent timeouts in one slow moment is not "keeps
+ * failing"); it then stays open 1 s, doubling after each failed probe up to 30 s.
+ */
 const FAILURES_TO_OPEN = 5;
+const FAILING_FOR_MS = 1000;
 const FIRST_OPEN_MS = 1000;
 const LONGEST_OPEN_MS = 30_000;
+/** The client's own command timeout comes this long after ours: it only cleans up. */
+const CLIENT_TIMEOUT_SLACK_MS = 1000;
 /** Commands waiting in the client at once; past it a command fails at once (a miss). */
 const MAX_QUEUED_COMMANDS = 10_000;
 /** Reconnection backoff: 50 ms, doubling, at most 2 s. */
@@ -35,6 +42,9 @@ export class RedisStore {
   readonly #client;
   readonly #timeoutMs: number;
   #failures = 0;
+  /** when the current run of failures began */
+  #failingSince = 0;
+  #open = false;
   #openUntil = 0;
   #openFor = FIRST_OPEN_MS;
   #probing = false;
@@ -52,8 +62,8 @@ export class RedisStore {
       RESP: 3,
       disableOfflineQueue: true,
       commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
-      // The client drops a late command itself too (twice our limit), so a slow Redis cannot pile up replies.
-      commandOptions: { timeout: 2 * config.timeoutMs, rejectInFlight: true },
+      // The client drops a command itself a while after we stopped waiting, so a slow Redis cannot pile up replies.
+      commandOptions: { timeout: config.timeoutMs + CLIENT_TIMEOUT_SLACK_MS, rejectInFlight: true },
       socket: { connectTimeout: Math.max(1000, config.timeoutMs), reconnectStrategy: reconnectDelay },
       disableClientInfo: true,
     });
@@ -80,7 +90,7 @@ export class RedisStore {
   }
 
   async #run<T>(command: () => Promise<T>): Promise<T> {
-    const probe = this.#failures >= FAILURES_TO_OPEN;
+    const probe = this.#open;
     if (probe && (this.clock() < this.#openUntil || this.#probing)) throw new SharedStoreError('breaker_open');
     if (probe) this.#probing = true;
     let timer: NodeJS.Timeout | undefined;
@@ -92,6 +102,7 @@ export class RedisStore {
     try {
       const result = await Promise.race([command(), timedOut]);
       this.#failures = 0;
+      this.#open = false;
       this.#openFor = FIRST_OPEN_MS;
       return result;
     } catch (error) {
@@ -104,9 +115,11 @@ export class RedisStore {
   }
 
   #failed(probe: boolean): void {
-    this.#failures++;
-    if (this.#failures < FAILURES_TO_OPEN) return;
+    const now = this.clock();
+    if (this.#failures++ === 0) this.#failingSince = now;
+    if (!probe && (this.#failures < FAILURES_TO_OPEN || now - this.#failingSince < FAILING_FOR_MS)) return;
     if (probe) this.#openFor = Math.min(this.#openFor * 2, LONGEST_OPEN_MS);
-    this.#openUntil = this.clock() + this.#openFor;
+    this.#open = true;
+    this.#openUntil = now + this.#openFor;
   }
 }
