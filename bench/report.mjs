@@ -34,16 +34,18 @@ export function paired(runs, metric) {
 }
 
 /** Two replicas with and without the shared tier (bench/scenarios/replicas.mjs). */
-function replicasSection(r) {
+export function replicasSection(r) {
   let md = `## Replicas and the shared cache (REDIS_URL)\n\n`;
   if (r?.error) return `${md}_failed: ${r.error}_\n\n`;
   if (!r?.measured) return `${md}${r?.reason ?? 'not measured'}\n\n`;
   md += `Two service processes, each with its own local cache, against one real \`redis-server\` (no persistence, loopback); the same pair without \`REDIS_URL\` for comparison. Every token is checked once on each replica (20 streams per replica): one replica after the other, or both at once.\n\n`;
-  md += `| shared tier | order | tokens | Checks allowed | exchanges at the AS | exchanges per token |\n| --- | --- | --- | --- | --- | --- |\n`;
+  md += `| shared tier | order | tokens | Checks allowed | exchanges at the AS | exchanges per token | shared-tier errors (replica A; B) |\n| --- | --- | --- | --- | --- | --- | --- |\n`;
+  const errors = (byReplica) => (byReplica ? Object.values(byReplica).map((reasons) => Object.entries(reasons).map(([reason, n]) => `${reason} ${int(n)}`).join(', ') || 'none').join('; ') : '—');
   for (const [key, e] of Object.entries(r.exchangesPerToken)) {
     const [mode, order] = key.split('-');
-    md += `| ${mode} | ${order} | ${int(r.tokens)} | ${int(e.ok)} of ${int(e.checks)} | ${int(e.exchanges)} | **${num(e.perToken)}** |\n`;
+    md += `| ${mode} | ${order} | ${int(r.tokens)} | ${int(e.ok)} of ${int(e.checks)} | ${int(e.exchanges)} | **${num(e.perToken)}** | ${errors(e.sharedErrors)} |\n`;
   }
+  md += `\nError counts are cumulative per replica process (the concurrent row includes the sequential one's). "Concurrent" sends every token to both replicas at the same moment: both miss in Redis before either has written, and each exchanges (coalescing is per process, SPEC §4b), so it is the worst case of a round-robin spread rather than its usual one.\n`;
   md += `\nA local cache hit with the tier off and on (one cached token, grpc-js loader, closed loop, 50 streams; each ratio against the null server, interleaved null / off / on):\n\n`;
   md += pairedLine('tier off', r.hit.runs.filter((run) => run.target !== 'on').map((run) => (run.target === 'off' ? { ...run, target: 'service' } : run)));
   md += pairedLine('tier on', r.hit.runs.filter((run) => run.target !== 'off').map((run) => (run.target === 'on' ? { ...run, target: 'service' } : run)));
