@@ -1,5 +1,5 @@
 /** The shared tier's Redis store against a REAL redis-server: commands, the timeout, and the breaker (time from a manual clock). */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ManualClock } from '../fixtures/clock.js';
 import { delayingProxy } from '../fixtures/delaying-proxy.js';
 import { redisServer, requireRedisServer } from '../fixtures/redis-server.js';
@@ -7,7 +7,7 @@ import { RedisStore, SharedStoreError } from '../../src/exchange/shared-store.js
 
 requireRedisServer(t);
 
-const storeFor = (t: Parameters<Parameters<typeof t.test>[1]>[0], url: string, clock: ManualClock, timeoutMs = 2000) => {
+const storeFor = (t: Test, url: string, clock: ManualClock, timeoutMs = 2000) => {
   const errors: Error[] = [];
   const store = new RedisStore({ url, password: undefined, timeoutMs, keys: [] }, clock.now, (error) => errors.push(error));
   t.teardown(() => store.close());
