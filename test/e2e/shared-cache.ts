@@ -220,3 +220,22 @@ t.test('start-up does not wait for Redis: an unreachable one leaves the service 
   t.ok((await checkToken(service, await as.mintAccessToken({ sub: 'alice' }))).allowed);
   t.ok(await metric(service, 'authz_shared_cache_misses_total') >= 1);
 });
+
+t.test('AUTH: a password from REDIS_PASSWORD_FILE or the URL is used; a wrong one is a miss, never printed', async (t) => {
+  const as = await authorizationServer(t);
+  const redis = await redisServer(t, { password: 'redis-pass-4f1e' });
+  const keys = keysFile(t, [keyLine('k1')]);
+  const passwordFile = tempFiles(t, 'redis-password-').write('password', 'redis-pass-4f1e\n');
+  const fromFile = await startService(t, serviceEnv(as, sharedEnv(redis, keys, { REDIS_PASSWORD_FILE: passwordFile })));
+  const alice = await as.mintAccessToken({ sub: 'alice' });
+  await checkToken(fromFile, alice);
+  await entriesInRedis(redis, 1);
+  const fromUrl = await startService(t, serviceEnv(as, sharedEnv({ url: `redis://:redis-pass-4f1e@127.0.0.1:${redis.port}` }, keys)));
+  t.ok((await checkToken(fromUrl, alice)).allowed);
+  t.equal(as.exchanges.length, 1, 'read with the password from the URL');
+
+  const wrong = await startService(t, serviceEnv(as, sharedEnv({ url: `redis://:wrong-pass-9c2d@127.0.0.1:${redis.port}` }, keys)));
+  t.ok((await checkToken(wrong, alice)).allowed, 'allowed through the token endpoint');
+  t.equal(as.exchanges.length, 2);
+  for (const service of [fromFile, fromUrl, wrong]) t.notMatch(service.logText(), /redis-pass-4f1e|wrong-pass-9c2d/, 'no password in the logs');
+});
