@@ -33,6 +33,30 @@ export function paired(runs, metric) {
   };
 }
 
+/** Two replicas with and without the shared tier (bench/scenarios/replicas.mjs). */
+export function replicasSection(r) {
+  let md = `## Replicas and the shared cache (REDIS_URL)\n\n`;
+  if (r?.error) return `${md}_failed: ${r.error}_\n\n`;
+  if (!r?.measured) return `${md}${r?.reason ?? 'not measured'}\n\n`;
+  md += `Two service processes, each with its own local cache, against one real \`redis-server\` (no persistence, loopback); the same pair without \`REDIS_URL\` for comparison. Every token is checked once on each replica (20 streams per replica): one replica after the other, or both at once.\n\n`;
+  md += `| shared tier | order | tokens | Checks allowed | exchanges at the AS | exchanges per token | shared-tier errors (replica A; B) |\n| --- | --- | --- | --- | --- | --- | --- |\n`;
+  const errors = (byReplica) => (byReplica ? Object.values(byReplica).map((reasons) => Object.entries(reasons).map(([reason, n]) => `${reason} ${int(n)}`).join(', ') || 'none').join('; ') : '—');
+  for (const [key, e] of Object.entries(r.exchangesPerToken)) {
+    const [mode, order] = key.split('-');
+    md += `| ${mode} | ${order} | ${int(r.tokens)} | ${int(e.ok)} of ${int(e.checks)} | ${int(e.exchanges)} | **${num(e.perToken)}** | ${errors(e.sharedErrors)} |\n`;
+  }
+  md += `\nError counts are cumulative per replica process (the concurrent row includes the sequential one's). "Concurrent" sends every token to both replicas at the same moment: both miss in Redis before either has written, and each exchanges (coalescing is per process, SPEC §4b), so it is the worst case of a round-robin spread rather than its usual one.\n`;
+  md += `\nA local cache hit with the tier off and on (one cached token, grpc-js loader, closed loop, 50 streams; each ratio against the null server, interleaved null / off / on):\n\n`;
+  md += pairedLine('tier off', r.hit.runs.filter((run) => run.target !== 'on').map((run) => (run.target === 'off' ? { ...run, target: 'service' } : run)));
+  md += pairedLine('tier on', r.hit.runs.filter((run) => run.target !== 'off').map((run) => (run.target === 'on' ? { ...run, target: 'service' } : run)));
+  const l = r.latency;
+  md += `\nShared hit against local hit, 1 stream, ${int(l.tokens)} tokens exchanged through replica A, then checked on replica B twice: the first pass finds each in Redis (${int(l.sharedHitsCounted)} shared hits counted by B, ${int(l.exchangesDuringSharedRun)} exchanges), the second in B's own cache.\n\n`;
+  md += `| Check on replica B | p50 ms | p90 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |\n`;
+  for (const [label, lat] of [['shared hit (new to B: validation, Redis GET, unseal, local fill)', l.shared], ['local hit', l.local]]) md += `| ${label} | ${num(lat.p50)} | ${num(lat.p90)} | ${num(lat.p99)} | ${num(lat.max)} |\n`;
+  md += `\nThe Redis lookup itself (service \`authz_shared_cache_duration_seconds\`, mean over the shared-hit pass): ${num(l.redisLookupMeanMs, 3)} ms.\n\n${runTable(r.hit.runs)}\n`;
+  return md;
+}
+
 /** "2 of 3 pairs contended (uncontended: 0.95×)" or ''. */
 function contentionNote(p) {
   if (!p?.contended) return '';
@@ -111,6 +135,8 @@ export function targets(results) {
     const single = w.serviceProcesses < 2 ? '; the service ran as ONE process (WORKERS had no effect)' : '';
     add(`WORKERS=2 cache-hit throughput vs 2-worker null (${w.h2load?.c50?.length ? 'h2load' : 'grpc-js'})`, wr?.ratio, '×', 1.0, '>=', wr ? `${int(wr.service)} vs ${int(wr.null)} rps${single}` : '');
   } else rows.push({ name: 'WORKERS=2 throughput vs 2-worker null', measured: w?.reason ?? 'not measured', target: '≥ 1.00×', verdict: 'not measured', note: '' });
+  const rep = s.replicas;
+  if (rep?.measured) add('Exchanges per token, 2 replicas sharing Redis (one after the other)', rep.exchangesPerToken['on-sequential']?.perToken, '', 1.0, '<=', `without the shared tier: ${num(rep.exchangesPerToken['off-sequential']?.perToken)}`);
   const i = s.introspection;
   if (i?.measured) {
     const ir = paired(i.runs, rps);
@@ -331,6 +357,8 @@ export function renderReport(results) {
     md += pairedLine('grpc-js loader, 2 connections, 50 streams', w.grpc?.c50);
     md += `\n${verificationTable(w.verification)}\n${runTable([...(w.h2load?.c50 ?? []), ...(w.grpc?.c50 ?? [])])}\n`;
   } else md += `${w?.reason ?? 'not measured'}${w?.output ? ` (${w.output})` : ''}\n\n`;
+
+  md += replicasSection(s.replicas);
 
   md += `## HTTP/2 window\n\n`;
   const win = s.window;

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hashOfJs } from './lib/dist.mjs';
 
-const SCENARIOS = ['cacheHit', 'manyUsers', 'cold', 'window', 'introspection', 'workers', 'profile', 'memory'];
+const SCENARIOS = ['cacheHit', 'manyUsers', 'cold', 'window', 'introspection', 'workers', 'replicas', 'profile', 'memory'];
 const HELP = `usage: node bench/run.mjs [options]   (run \`npm run build\` first)
   --quick                 small sizes and 1 repetition (a smoke test, ~2 min)
   --only LIST             comma-separated subset of: ${SCENARIOS.join(', ')}
@@ -19,8 +19,9 @@ const HELP = `usage: node bench/run.mjs [options]   (run \`npm run build\` first
   --duration S            measured seconds per run (default 3); --warmup S (default 1)
   --many-users N          distinct tokens in the many-users scenario (default 10000)
   --memory-tokens N       cached tokens in the memory scenario (default 100000)
+  --replica-tokens N      distinct tokens per replicas run (default 500)
   --no-plot               skip the PNG plot
-Writes bench/RESULTS.md, bench/out/results.json, bench/out/logs/.`;
+Writes bench/RESULTS.md (with --only: bench/out/RESULTS.md), bench/out/results.json, bench/out/logs/.`;
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string' },
     'many-users': { type: 'string' },
     'memory-tokens': { type: 'string' },
+    'replica-tokens': { type: 'string' },
     'no-plot': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -58,6 +60,8 @@ const opts = {
   coldHerdTokens: quick ? 3 : 10,
   coldDistinct: quick ? 400 : 1500,
   profileS: quick ? 3 : 5,
+  replicaTokens: Number(args['replica-tokens'] ?? (quick ? 100 : 500)),
+  replicaLatencyTokens: quick ? 100 : 300,
 };
 const only = args.only ? new Set(args.only.split(',').map((name) => name.trim())) : undefined;
 for (const name of only ?? []) if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
@@ -108,6 +112,7 @@ const { introspection } = await import('./scenarios/introspection.mjs');
 const { manyUsers } = await import('./scenarios/many-users.mjs');
 const { memory } = await import('./scenarios/memory.mjs');
 const { profile } = await import('./scenarios/profile.mjs');
+const { replicas } = await import('./scenarios/replicas.mjs');
 const { workers } = await import('./scenarios/workers.mjs');
 const { window } = await import('./scenarios/window.mjs');
 
@@ -180,6 +185,7 @@ try {
   await service.handle.stop(); // the remaining scenarios start their own service processes
   await scenario('introspection', () => introspection(ctx, hit));
   await scenario('workers', () => workers(ctx, hit));
+  await scenario('replicas', () => replicas(ctx, hit));
   await nullServer.handle.stop();
   await scenario('profile', () => profile(ctx, hit));
   await scenario('memory', () => memory(ctx));
@@ -208,7 +214,9 @@ if (!args['no-plot'] && results.scenarios.cacheHit?.grpc?.sweep?.length) {
   }
 }
 save();
-writeFileSync(join(BENCH, 'RESULTS.md'), renderReport(results));
-log(`wrote bench/RESULTS.md in ${(results.wallS / 60).toFixed(1)} min`);
+// A partial run (--only) leaves the full report in bench/RESULTS.md alone.
+const report = only ? join(outDir, 'RESULTS.md') : join(BENCH, 'RESULTS.md');
+writeFileSync(report, renderReport(results));
+log(`wrote ${report.replace(ROOT, '')} in ${(results.wallS / 60).toFixed(1)} min`);
 for (const row of targets(results)) console.log(`  ${row.name}: ${row.measured} (target ${row.target}) → ${row.verdict.replace(/\*\*/g, '')}`);
 process.exit(results.errors.length > 0 ? 1 : 0);

@@ -5,6 +5,8 @@ import { ResponseBuilder } from './check/response.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/model.js';
 import { ExchangeCache } from './exchange/cache.js';
+import { SharedExchangeCache } from './exchange/shared-cache.js';
+import { RedisStore } from './exchange/shared-store.js';
 import { TargetSelector } from './exchange/targets.js';
 import { TokenExchanger } from './exchange/token-exchange.js';
 import { createCheckHandler, logDecision } from './grpc/check-handler.js';
@@ -126,7 +128,11 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const metadataPaths = resourceMetadataPaths(config.resourceUrl);
   const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
   // The cache keeps each exchanged token as its encoded allow answer: a hit sends bytes built once.
-  const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => responses.keepEncoded(value, principal, exchanger));
+  // SPEC §4b: the shared tier behind the local cache; it connects in the background and never decides a Check.
+  const sharedConfig = config.sharedCache;
+  const sharedStore = sharedConfig && new RedisStore(sharedConfig, clock, (error) => shared?.connectionError(error));
+  const shared = sharedStore && new SharedExchangeCache(sharedStore, sharedConfig.keys, clock, metrics, (reason, error, suppressed) => log.warn('shared cache not used', { reason, err: error, suppressed }));
+  const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => responses.keepEncoded(value, principal, exchanger), shared);
   metrics.cacheSize = () => cache.size;
   metrics.breakers = () => exchangers.map((exchanger) => [exchanger.target.name, exchanger.breakerOpen] as const);
   const pipeline = new CheckPipeline({
@@ -205,6 +211,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       const httpPort = await ops.listen(config.listen.address, config.listen.httpPort);
       const authzHttpPort = httpAuthz ? await httpAuthz.listen(config.listen.address, config.listen.authzHttpPort!) : undefined;
       listening = true;
+      sharedStore?.connect();
       refreshTimer = setInterval(refreshKeys, limits.jwksRefreshSeconds * 1000).unref();
       log.info('listening', { grpcPort, httpPort, authzHttpPort, address: config.listen.address, pid: process.pid });
       void warmUp();
@@ -216,7 +223,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       clearInterval(refreshTimer);
       await Promise.all([grpc.close(config.shutdownGraceMs), httpAuthz?.close(config.shutdownGraceMs)]);
       await ops.close();
-      await Promise.all([http, ...mtlsClients.values()].map((client) => client.close()));
+      await Promise.all([http, ...mtlsClients.values(), ...(sharedStore ? [sharedStore] : [])].map((client) => client.close()));
     },
   };
 }

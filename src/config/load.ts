@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { buildClient, type ClientValues, type Label } from './client.js';
 import { readConfigFile, type ConfigFile, type YamlPath } from './file.js';
-import type { ActorConfig, Config, IssuerConfig, TargetConfig, TargetMatch } from './model.js';
+import type { ActorConfig, Config, IssuerConfig, SharedCacheConfig, TargetConfig, TargetMatch } from './model.js';
 import { environmentSource, fileSource, firstOf, type Environment, type ReadFile, type Source } from './sources.js';
 import { ACCESS_TOKEN_TYPE, ISSUER_SETTINGS, SERVICE_SETTINGS, TARGET_SETTINGS, type Parsed, type SettingSpec, type SettingsTable } from './settings.js';
 import { checkProfile } from './profiles.js';
+import { parseCacheKeys } from './cache-keys.js';
 
-export type { Config, IssuerConfig, TargetConfig, ClientConfig, ActorConfig, TargetMatch } from './model.js';
+export type { Config, IssuerConfig, TargetConfig, ClientConfig, ActorConfig, TargetMatch, SharedCacheConfig } from './model.js';
 export type { Environment } from './sources.js';
 
 /**
@@ -51,6 +52,7 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
   }
 
   const ca = service.caFile === undefined ? undefined : readCa(service.caFile, readFile, problems);
+  const sharedCache = buildSharedCache(service, readFile, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({
     resourceUrl: service.resourceUrl,
@@ -65,6 +67,7 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
       introspectionMaxSeconds: service.introspectionCacheMax,
       introspectionInactiveSeconds: service.introspectionInactiveSeconds,
     },
+    sharedCache,
     authorizationServer: {
       timeoutMs: service.authorizationServerTimeoutMs,
       maxResponseBytes: service.authorizationServerMaxResponseBytes,
@@ -300,6 +303,34 @@ function readCa(path: string, readFile: ReadFile, problems: string[]): string | 
     problems.push(`AUTHORIZATION_SERVER_CA_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   return undefined;
+}
+
+/** SPEC §4b: REDIS_URL and CACHE_KEYS_FILE go together; the key file is read and checked here, never echoed. */
+function buildSharedCache(service: ServiceValues, readFile: ReadFile, problems: string[]): SharedCacheConfig | undefined {
+  const { redisUrl: url, cacheKeysFile: path } = service;
+  if (url === undefined) {
+    const badUrl = problems.some((problem) => /\bREDIS_URL\b|\bredis_url\b/.test(problem));
+    if (path !== undefined && !badUrl) problems.push('CACHE_KEYS_FILE: is only used with REDIS_URL');
+    if (service.redisPassword !== undefined) problems.push('REDIS_PASSWORD: is only used with REDIS_URL');
+    return undefined;
+  }
+  if (path === undefined) {
+    problems.push('CACHE_KEYS_FILE: is required with REDIS_URL');
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (error) {
+    problems.push(`CACHE_KEYS_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+  try {
+    return { url, password: service.redisPassword, timeoutMs: service.redisTimeoutMs, keys: parseCacheKeys(text) };
+  } catch (error) {
+    problems.push(`CACHE_KEYS_FILE: ${path} ${(error as Error).message}`);
+    return undefined;
+  }
 }
 
 /** Keys the file may hold at each level; anything else is a typo worth stopping for. */

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { LogLevel } from '../log.js';
+import type { CacheKey } from './cache-keys.js';
 import type { ActorSource, ClientAuthMethod, Profile } from './settings.js';
 
 /** The validated, frozen configuration the app is built from. */
@@ -17,6 +18,8 @@ export interface Config {
     readonly introspectionMaxSeconds: number;
     readonly introspectionInactiveSeconds: number;
   };
+  /** the shared tier (SPEC §4b); undefined: each process caches alone */
+  readonly sharedCache: SharedCacheConfig | undefined;
   readonly authorizationServer: {
     readonly timeoutMs: number;
     readonly maxResponseBytes: number;
@@ -105,4 +108,13 @@ export interface TargetMatch {
   readonly pathPrefixes: readonly string[];
   /** Istio: the destination workload's principal (SPIFFE id) */
   readonly destinationPrincipals: readonly string[];
+}
+
+/** Where the shared exchange cache lives and the keys that protect its entries (SPEC §4b). */
+export interface SharedCacheConfig {
+  readonly url: string;
+  readonly password: string | undefined;
+  readonly timeoutMs: number;
+  /** the first writes; all are read */
+  readonly keys: readonly CacheKey[];
 }

@@ -25,6 +25,21 @@ export const httpUrl: Parser<string> = (raw) => {
   return raw;
 };
 
+/** A `redis://` or `rediss://` URL (IANA provisional schemes). Messages never echo it: it may hold a password. */
+export const redisUrl: Parser<string> = (raw) => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error('is not a URL (redis://host:port or rediss://host:port)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error('must use redis:// or rediss:// (TLS)');
+  if (url.hostname === '') throw new Error('names no host');
+  if (url.pathname !== '' && !/^\/\d{0,2}$/.test(url.pathname)) throw new Error('the path may only be a database number');
+  if (url.search !== '' || url.hash !== '') throw new Error('must not have a query or a fragment');
+  return raw;
+};
+
 /** An absolute URI without a fragment, any scheme (RFC 8707 §2 `resource`, RFC 8693 §3 token types). */
 export const absoluteUri: Parser<string> = (raw) => {
   refuseInvisible(raw);

@@ -1,6 +1,6 @@
 import { LOG_LEVELS } from '../log.js';
 import {
-  absoluteUri, algorithms, ASYMMETRIC_ALGORITHMS, boolean, extraParameters, headerName, headerValuePrefix, httpUrl, integer, listOf, oneOf, scopes, text, words,
+  absoluteUri, algorithms, ASYMMETRIC_ALGORITHMS, boolean, extraParameters, headerName, headerValuePrefix, httpUrl, integer, listOf, oneOf, redisUrl, scopes, text, words,
   type Parser,
 } from './parsers.js';
 
@@ -83,6 +83,10 @@ export const SERVICE_SETTINGS = {
   heapGrowingPercent: setting(integer(0, 100), { env: 'HEAP_GROWING_PERCENT', default: '10', doc: 'How far V8 lets the heap grow past the live data before its next full collection (V8 `--heap-growing-percent`). A low value keeps the resident set close to what the caches hold (see "Memory"); 0 = V8\'s own heuristics.' }),
   shutdownGraceMs: setting(integer(0, 600_000), { env: 'SHUTDOWN_GRACE_MS', default: '20000', doc: 'On SIGTERM, how long in-flight checks may take before the server closes anyway.' }),
   logLevel: setting(oneOf(LOG_LEVELS), { env: 'LOG_LEVEL', default: 'info', doc: '`fatal`, `error`, `warn`, `info`, `debug` or `trace`.' }),
+  redisUrl: setting(redisUrl, { env: 'REDIS_URL', derivedDefault: 'off (each process caches alone)', doc: 'Shared exchange cache across replicas (SPEC §4b): `redis://host:port/db`, or `rediss://` for TLS; Valkey works too. See "Shared cache".' }),
+  redisPassword: setting(text, { env: 'REDIS_PASSWORD', secret: true, doc: 'Password (Redis `AUTH`) for `REDIS_URL`, instead of one in the URL.' }),
+  redisTimeoutMs: setting(integer(1, 10_000), { env: 'REDIS_TIMEOUT_MS', default: '50', doc: 'Longest wait for the shared cache before a Check goes on without it.' }),
+  cacheKeysFile: setting(text, { env: 'CACHE_KEYS_FILE', doc: 'Required with `REDIS_URL`: the keys that protect shared entries, one `kid:base64(32 bytes)` a line; the first writes, all read.' }),
   configFile: setting(text, { env: 'CONFIG_FILE', doc: 'YAML file with any of these settings (lower-case keys) plus `issuers`, `targets` and `default_target`.' }),
 } as const;
 

@@ -8,6 +8,7 @@ import type { Principal } from '../validation/principal.js';
 import { hash } from 'node:crypto';
 import type { TraceParent } from '../ops/tracing.js';
 import type { ExchangeResult, TokenExchanger } from './token-exchange.js';
+import { entryName, type SharedExchangeCache } from './shared-cache.js';
 
 /** Longest skew taken off `expires_in` (SPEC §4: min(30 s, 10 %)). */
 const MAX_SKEW_SECONDS = 30;
@@ -72,6 +73,8 @@ export class ExchangeCache {
     private readonly clock: Clock,
     private readonly metrics: Metrics,
     private readonly keep: KeepExchanged,
+    /** SPEC §4b: local → shared → token endpoint, when REDIS_URL is set */
+    private readonly shared?: SharedExchangeCache,
   ) {
     this.#entries = createTtlCache<ExchangedToken>(max, clock, () => metrics.cacheEviction());
     this.#held = createTtlCache<Held>(max, clock);
@@ -104,11 +107,14 @@ export class ExchangeCache {
 
   async #exchange(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined, parent: TraceParent | undefined): Promise<ExchangedToken> {
     try {
+      const fromShared = this.shared && (await this.#fromShared(key, token, principal, exchanger, actorToken));
+      if (fromShared) return fromShared;
       const result = await exchanger.exchange(token.value, actorToken, parent);
       const now = this.clock();
       const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, now);
       const kept = this.keep(result.accessToken, principal, exchanger);
       if (ttl > 0) this.#entries.set(key, kept, { ttl });
+      this.shared?.set(entryName(token, exchanger.identity, actorToken), result.accessToken, ttl);
       return kept;
     } catch (error) {
       const holdMs = error instanceof RateLimitedError ? error.retryAfterSeconds * 1000 : error instanceof AuthzError && error.code === 'exchange_refused' ? REFUSAL_MEMORY_MS : 0;
@@ -123,6 +129,18 @@ export class ExchangeCache {
   #stillHeld(held: Held): AuthzError {
     if (!(held.error instanceof RateLimitedError)) return held.error;
     return new RateLimitedError(Math.max(1, Math.ceil((held.until - this.clock()) / 1000)));
+  }
+
+  /** A shared hit fills the local cache for the rest of its life (never past the inbound token's `exp`) and is kept like a fresh exchange. */
+  async #fromShared(key: string, token: InboundToken, principal: Principal, exchanger: TokenExchanger, actorToken: string | undefined): Promise<ExchangedToken | undefined> {
+    const entry = await this.shared!.get(entryName(token, exchanger.identity, actorToken));
+    if (entry === undefined) return undefined;
+    const now = this.clock();
+    const ttl = Math.floor(Math.min(entry.expiresAt - now, principal.expiresAt * 1000 - now));
+    if (ttl <= 0) return undefined;
+    const kept = this.keep(entry.value, principal, exchanger);
+    this.#entries.set(key, kept, { ttl });
+    return kept;
   }
 
   /**

@@ -74,6 +74,12 @@ export class Metrics {
   readonly #cacheEvictions = new Counter({ name: `${METRIC_PREFIX}exchange_cache_evictions_total`, help: 'Exchanged tokens dropped to stay within EXCHANGE_CACHE_MAX.', registers: [this.registry] });
   readonly #jwksFetches = new Counter({ name: `${METRIC_PREFIX}jwks_fetches_total`, help: 'JWK Set fetches (start-up, rotation, unknown kid), by outcome.', labelNames: ['outcome'], registers: [this.registry] });
   readonly #jwksFetchesBy = memo((outcome: string) => this.#jwksFetches.labels(outcome));
+  readonly #sharedHits = new Counter({ name: `${METRIC_PREFIX}shared_cache_hits_total`, help: 'Exchanges answered from the shared cache (REDIS_URL).', registers: [this.registry] });
+  readonly #sharedMisses = new Counter({ name: `${METRIC_PREFIX}shared_cache_misses_total`, help: 'Shared-cache lookups that found nothing usable (errors included).', registers: [this.registry] });
+  readonly #sharedErrors = new Counter({ name: `${METRIC_PREFIX}shared_cache_errors_total`, help: 'Shared-cache failures, each a miss or a dropped write, by reason.', labelNames: ['reason'], registers: [this.registry] });
+  readonly #sharedErrorsBy = memo((reason: string) => this.#sharedErrors.labels(reason));
+  readonly #sharedSeconds = new Histogram({ name: `${METRIC_PREFIX}shared_cache_duration_seconds`, help: 'Time of a shared-cache lookup, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #sharedSecondsBy = memo((outcome: string) => this.#sharedSeconds.labels(outcome));
 
   /** Reports the exchange cache's size at scrape time; the app points it at the cache. */
   cacheSize: () => number = () => 0;
@@ -180,6 +186,15 @@ export class Metrics {
 
   cacheEviction(): void {
     this.#cacheEvictions.inc();
+  }
+
+  sharedCache(outcome: 'hit' | 'miss', seconds: number): void {
+    (outcome === 'hit' ? this.#sharedHits : this.#sharedMisses).inc();
+    this.#sharedSecondsBy(outcome).observe(seconds);
+  }
+
+  sharedCacheError(reason: string): void {
+    this.#sharedErrorsBy(reason).inc();
   }
 
   jwksFetch(outcome: string): void {

@@ -1,0 +1,125 @@
+import { createClient } from 'redis';
+import type { Clock } from '../clock.js';
+import type { SharedCacheConfig } from '../config/model.js';
+
+/** Why the store did not answer: past REDIS_TIMEOUT_MS, an error or no connection, or the breaker is open (nothing sent). */
+export type StoreFailure = 'timeout' | 'unavailable' | 'breaker_open';
+
+export class SharedStoreError extends Error {
+  override readonly name = 'SharedStoreError';
+  constructor(
+    readonly reason: StoreFailure,
+    options?: { cause?: unknown },
+  ) {
+    super(`the shared cache is ${reason === 'timeout' ? 'too slow' : reason === 'breaker_open' ? 'failing; not asking it for a moment' : 'unavailable'}`, options);
+  }
+}
+
+/**
+ * The breaker opens after this many failures in a row spread over at least
+ * FAILING_FOR_MS (a burst of concurrent timeouts in one slow moment is not "keeps
+ * failing"); it then stays open 1 s, doubling after each failed probe up to 30 s.
+ */
+const FAILURES_TO_OPEN = 5;
+const FAILING_FOR_MS = 1000;
+const FIRST_OPEN_MS = 1000;
+const LONGEST_OPEN_MS = 30_000;
+/** The client's own command timeout comes this long after ours: it only cleans up. */
+const CLIENT_TIMEOUT_SLACK_MS = 1000;
+/** Commands waiting in the client at once; past it a command fails at once (a miss). */
+const MAX_QUEUED_COMMANDS = 10_000;
+/** Reconnection backoff: 50 ms, doubling, at most 2 s. */
+const reconnectDelay = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000);
+
+/**
+ * The shared tier's Redis (or Valkey) connection: RESP3, TLS with `rediss://`,
+ * automatic pipelining, no offline queue (a command while disconnected fails
+ * at once), every command bounded by REDIS_TIMEOUT_MS. A breaker stops asking a
+ * Redis that keeps failing and lets one probe through later. Nothing here
+ * waits for Redis at start-up; every failure is a {@link SharedStoreError}.
+ */
+export class RedisStore {
+  readonly #client;
+  readonly #timeoutMs: number;
+  #failures = 0;
+  /** when the current run of failures began */
+  #failingSince = 0;
+  #open = false;
+  #openUntil = 0;
+  #openFor = FIRST_OPEN_MS;
+  #probing = false;
+
+  constructor(
+    config: SharedCacheConfig,
+    private readonly clock: Clock,
+    /** connection-level errors (refused, reset, TLS): the caller logs them at a bounded rate */
+    onConnectionError: (error: Error) => void,
+  ) {
+    this.#timeoutMs = config.timeoutMs;
+    this.#client = createClient({
+      url: config.url,
+      ...(config.password === undefined ? {} : { password: config.password }),
+      RESP: 3,
+      disableOfflineQueue: true,
+      commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
+      // The client drops a command itself a while after we stopped waiting, so a slow Redis cannot pile up replies.
+      commandOptions: { timeout: config.timeoutMs + CLIENT_TIMEOUT_SLACK_MS, rejectInFlight: true },
+      socket: { connectTimeout: Math.max(1000, config.timeoutMs), reconnectStrategy: reconnectDelay },
+      disableClientInfo: true,
+    });
+    this.#client.on('error', onConnectionError);
+  }
+
+  /** Starts connecting in the background; commands fail (as misses) until it is up. */
+  connect(): void {
+    this.#client.connect().catch(() => {}); // reported through 'error'; reconnects on its own
+  }
+
+  /** One MGET: a value or null per key. */
+  mget(keys: readonly string[]): Promise<Array<string | null>> {
+    return this.#run(() => this.#client.mGet([...keys]) as Promise<Array<string | null>>);
+  }
+
+  /** SET with a TTL in milliseconds. */
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.#run(() => this.#client.set(key, value, { expiration: { type: 'PX', value: ttlMs } }));
+  }
+
+  async close(): Promise<void> {
+    if (this.#client.isOpen) this.#client.destroy();
+  }
+
+  async #run<T>(command: () => Promise<T>): Promise<T> {
+    const probe = this.#open;
+    if (probe && (this.clock() < this.#openUntil || this.#probing)) throw new SharedStoreError('breaker_open');
+    if (probe) this.#probing = true;
+    let timer: NodeJS.Timeout | undefined;
+    // Timers run before I/O in each turn of the event loop: after a busy moment the timer would win over a reply
+    // that has already arrived. Rejecting from setImmediate lets this turn's I/O be read first.
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => setImmediate(() => reject(new SharedStoreError('timeout'))), this.#timeoutMs);
+    });
+    try {
+      const result = await Promise.race([command(), timedOut]);
+      this.#failures = 0;
+      this.#open = false;
+      this.#openFor = FIRST_OPEN_MS;
+      return result;
+    } catch (error) {
+      this.#failed(probe);
+      throw error instanceof SharedStoreError ? error : new SharedStoreError('unavailable', { cause: error });
+    } finally {
+      clearTimeout(timer);
+      if (probe) this.#probing = false;
+    }
+  }
+
+  #failed(probe: boolean): void {
+    const now = this.clock();
+    if (this.#failures++ === 0) this.#failingSince = now;
+    if (!probe && (this.#failures < FAILURES_TO_OPEN || now - this.#failingSince < FAILING_FOR_MS)) return;
+    if (probe) this.#openFor = Math.min(this.#openFor * 2, LONGEST_OPEN_MS);
+    this.#open = true;
+    this.#openUntil = now + this.#openFor;
+  }
+}
