@@ -1,30 +1,25 @@
-import { createRemoteJWKSet, customFetch } from 'jose';
-import { CheckPipeline } from './check/pipeline.js';
 import { ResponseBuilder } from './check/response.js';
 import { systemClock, type Clock } from './clock.js';
-import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/model.js';
+import type { Config } from './config/model.js';
+import { buildCore, type Core, type CoreDeps } from './core.js';
+import { ConfigError } from './errors.js';
 import { ExchangeCache } from './exchange/cache.js';
-import { TargetSelector } from './exchange/targets.js';
-import { TokenExchanger } from './exchange/token-exchange.js';
 import { createCheckHandler, logDecision } from './grpc/check-handler.js';
 import { HttpAuthzServer } from './http-authz/server.js';
 import { loadAuthorizationService } from './grpc/protos.js';
 import { GrpcServer } from './grpc/server.js';
 import { silentLogger, type Logger } from './log.js';
-import { clientAuthentication } from './oauth/client-auth.js';
-import { MetadataSource, required } from './oauth/discovery.js';
-import { HttpClient } from './oauth/http.js';
 import { OpsHttpServer } from './ops/http-server.js';
 import { Metrics } from './ops/metrics.js';
 import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
 import { Tracing } from './ops/tracing.js';
-import { IntrospectionValidator } from './validation/introspection.js';
-import { JwtValidator } from './validation/jwt.js';
-import { TokenValidator, type IssuerValidator } from './validation/token-validator.js';
+import { applicable } from './reload.js';
 
 export interface AppOptions {
   readonly clock?: Clock;
   readonly log?: Logger;
+  /** where the configuration is read again on reload (SIGHUP, or a changed file); without it `reload` refuses */
+  readonly source?: { load(): Config; changed(): boolean };
 }
 
 export interface App {
@@ -32,96 +27,26 @@ export interface App {
   start(): Promise<{ grpcPort: number; httpPort: number; authzHttpPort?: number }>;
   /** Stops accepting, finishes in-flight checks (up to the grace period), closes everything. */
   close(): Promise<void>;
+  /**
+   * Reads the configuration again and applies it if it is valid as a whole
+   * (SPEC §5); otherwise logs why and keeps the running one. True when applied.
+   */
+  reload(reason: string): boolean;
   readonly metrics: Metrics;
   isReady(): boolean;
 }
 
-/** Between attempts to reach the authorization servers at start-up. */
-const WARM_UP_RETRY_MS = 2000;
-
-
 /**
  * Wires the service from a validated config. Nothing listens or calls out until
- * `start()`; tests build apps on port 0 and close them.
+ * `start()`; tests build apps on port 0 and close them. The listeners, the
+ * exchange cache and the metrics live as long as the app; everything else is
+ * a core (src/core.ts), rebuilt from each configuration a reload applies.
  */
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? silentLogger;
   const metrics = new Metrics();
-  const { authorizationServer: limits } = config;
   const tracing = config.tracing ? new Tracing() : undefined;
-
-  // One bounded HTTP client, plus one per client certificate (the certificate belongs to the connection).
-  const http = new HttpClient(limits);
-  const mtlsClients = new Map<string, HttpClient>();
-  const httpFor = (client: ClientConfig) => {
-    if (!client.tls) return http;
-    const key = `${client.id}\n${client.tls.cert}`;
-    if (!mtlsClients.has(key)) mtlsClients.set(key, new HttpClient({ ...limits, clientCertificate: client.tls }));
-    return mtlsClients.get(key)!;
-  };
-
-  const metadata = new Map(config.issuers.map((issuer) => [issuer.issuer, new MetadataSource(http, issuer.issuer, clock, limits.allowInsecureHttp)]));
-  // Every target names one of the configured issuers (checked by loadConfig).
-  const metadataOf = (issuer: string) => metadata.get(issuer)!;
-
-  /** jose's JWKS fetches go through the shared client and are counted. */
-  const countedFetch: typeof http.fetch = async (url, init) => {
-    try {
-      const response = await http.fetch(url, init);
-      metrics.jwksFetch(response.status === 200 ? 'ok' : `http_${response.status}`);
-      return response;
-    } catch (error) {
-      metrics.jwksFetch('unavailable');
-      throw error;
-    }
-  };
-
-  // One remote key set per issuer, created once its URI is known (jose caches keys and coalesces reloads).
-  const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
-  const keysOf = (issuer: IssuerConfig) => async () => {
-    const uri = issuer.jwksUri ?? required((await metadataOf(issuer.issuer).get()).jwksUri, 'jwks_uri', 'JWKS_URI');
-    if (!keySets.has(issuer.issuer)) {
-      // Keys never expire on their own (cacheMaxAge: Infinity): a JWKS outage must not fail checks whose keys are held.
-      // They are refreshed in the background (JWKS_REFRESH_SECONDS), and an unknown kid reloads them at most once per JWKS_COOLDOWN_SECONDS.
-      keySets.set(
-        issuer.issuer,
-        createRemoteJWKSet(new URL(uri), { timeoutDuration: limits.timeoutMs, cacheMaxAge: Infinity, cooldownDuration: limits.jwksCooldownSeconds * 1000, [customFetch]: countedFetch as never }),
-      );
-    }
-    return keySets.get(issuer.issuer)!;
-  };
-
-  const validatorOf = (issuer: IssuerConfig): IssuerValidator =>
-    issuer.introspection
-      ? new IntrospectionValidator(
-          issuer,
-          httpFor(issuer.introspection.client),
-          clientAuthentication(issuer.introspection.client, issuer.issuer, clock),
-          {
-            clockToleranceSeconds: config.validation.clockToleranceSeconds,
-            maxCacheSeconds: config.cache.introspectionMaxSeconds,
-            inactiveCacheSeconds: config.cache.introspectionInactiveSeconds,
-            cacheMax: config.cache.max,
-          },
-          clock,
-          metrics,
-          tracing,
-        )
-      : new JwtValidator(issuer, keysOf(issuer), config.validation.clockToleranceSeconds, clock);
-  const validators = new Map(config.issuers.map((issuer) => [issuer.issuer, validatorOf(issuer)]));
-  const introspecting = config.issuers.find((issuer) => issuer.introspection);
-
-  // RFC 8705 §5: a client authenticating with its certificate uses the mTLS alias of the token endpoint when there is one.
-  const tokenEndpointOf = (target: TargetConfig) => async () => {
-    if (target.tokenEndpoint !== undefined) return target.tokenEndpoint;
-    const discovered = await metadataOf(target.issuer).get();
-    const alias = target.client.authMethod === 'tls_client_auth' ? discovered.mtlsTokenEndpoint : undefined;
-    return alias ?? required(discovered.tokenEndpoint, 'token_endpoint', 'TOKEN_EXCHANGE_ENDPOINT_URL');
-  };
-  const exchangers = config.targets.map(
-    (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics, clock, tracing),
-  );
 
   const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
   const metadataDocument = JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), allScopes));
@@ -130,16 +55,13 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   // The cache keeps each exchanged token as its encoded allow answer: a hit sends bytes built once.
   const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => responses.keepEncoded(value, principal, exchanger));
   metrics.cacheSize = () => cache.size;
-  const pipeline = new CheckPipeline({
-    maxTokenBytes: config.validation.maxTokenBytes,
-    validator: new TokenValidator(validators, introspecting ? validators.get(introspecting.issuer) : undefined, config.cache.max, clock),
-    targets: new TargetSelector(exchangers, config),
-    cache,
-    metadataPaths: new Set(config.serveResourceMetadata ? metadataPaths : []),
-    tracing,
-  });
+  const deps: CoreDeps = { clock, log, metrics, cache, tracing, metadataPaths };
 
-  const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) }, config.grpc);
+  let core: Core = buildCore(config, deps);
+  /** The Check path of whichever core is current; a check that started on a retired core finishes there. */
+  const pipeline: Pick<Core, 'decide'> = { decide: (request, parent) => core.decide(request, parent) };
+
+  const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log, tracing) }, config.grpc);
   const httpAuthz =
     config.listen.authzHttpPort === undefined
       ? undefined
@@ -147,10 +69,11 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
           pipeline,
           responses,
           log,
+          tracing,
           maxHeaderBytes: Math.max(32 * 1024, config.validation.maxTokenBytes + 16 * 1024),
-          onDecision: (decision, seconds) => {
+          onDecision: (decision, seconds, trace) => {
             metrics.check(decision.allowed ? 'allowed' : decision.error.code, decision.exchanger?.target.name ?? '', seconds);
-            logDecision(log, decision, seconds);
+            logDecision(log, decision, seconds, trace);
           },
         });
   let listening = false;
@@ -166,47 +89,66 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     metadata: metadataDocument,
     metadataPaths,
   });
-
-  let warmUpTimer: NodeJS.Timeout | undefined;
-  let refreshTimer: NodeJS.Timeout | undefined;
-  const refreshKeys = () => {
-    for (const keys of keySets.values()) keys.reload().catch(() => {}); // on failure the held keys stay
+  const onWarm = () => {
+    warm = true;
+    grpc.setServing(true);
+    log.info('authorization server ready', { issuers: core.config.issuers.map((issuer) => issuer.issuer) });
   };
-  /** Discover endpoints and load keys before the first check needs them; retry until it works. */
-  const warmUp = async () => {
+
+  let refreshTimer: NodeJS.Timeout | undefined;
+  let pollTimer: NodeJS.Timeout | undefined;
+  /** Mounted secrets change without a signal (SPEC §5): their files are polled. */
+  const poll = (seconds: number) => {
+    clearInterval(pollTimer);
+    if (options.source && seconds > 0) pollTimer = setInterval(() => options.source!.changed() && reload('a configuration file changed'), seconds * 1000).unref();
+  };
+
+  const reload = (reason: string): boolean => {
+    if (closing || !options.source) return false;
+    let next: Core;
     try {
-      for (const issuer of config.issuers) if (!issuer.introspection) await (await keysOf(issuer)()).reload();
-      for (const target of config.targets) await tokenEndpointOf(target)();
-      warm = true;
-      grpc.setServing(true);
-      log.info('authorization server ready', { issuers: config.issuers.map((issuer) => issuer.issuer) });
+      const { config: applied, ignored } = applicable(core.config, options.source.load());
+      if (ignored.length > 0) log.warn('settings that need a restart were not applied', { settings: ignored });
+      next = buildCore(applied, deps);
     } catch (error) {
-      if (closing) return;
-      log.warn('authorization server not reachable yet; retrying', { err: error });
-      warmUpTimer = setTimeout(warmUp, WARM_UP_RETRY_MS).unref();
+      metrics.configReload('failed');
+      // One line per problem, each naming its variable; never a value of a secret (ConfigError lines hold none).
+      if (error instanceof ConfigError) for (const problem of error.problems) log.error('configuration reload refused; the running configuration stays', { reason, problem });
+      else log.error('configuration reload failed; the running configuration stays', { reason, err: error });
+      return false;
     }
+    const previous = core;
+    core = next;
+    if (listening) next.warmUp(onWarm);
+    previous.retire().catch((error: unknown) => log.warn('closing the previous configuration failed', { err: error }));
+    if (next.config.reloadPollSeconds !== previous.config.reloadPollSeconds && listening) poll(next.config.reloadPollSeconds);
+    metrics.configReload('ok');
+    log.info('configuration reloaded', { reason });
+    return true;
   };
 
   return {
     metrics,
     isReady,
+    reload,
     async start() {
       const grpcPort = await grpc.listen(config.listen.address, config.listen.grpcPort);
       const httpPort = await ops.listen(config.listen.address, config.listen.httpPort);
       const authzHttpPort = httpAuthz ? await httpAuthz.listen(config.listen.address, config.listen.authzHttpPort!) : undefined;
       listening = true;
-      refreshTimer = setInterval(refreshKeys, limits.jwksRefreshSeconds * 1000).unref();
+      refreshTimer = setInterval(() => core.refreshKeys(), config.authorizationServer.jwksRefreshSeconds * 1000).unref();
+      poll(core.config.reloadPollSeconds);
       log.info('listening', { grpcPort, httpPort, authzHttpPort, address: config.listen.address, pid: process.pid });
-      void warmUp();
+      core.warmUp(onWarm);
       return { grpcPort, httpPort, ...(authzHttpPort === undefined ? {} : { authzHttpPort }) };
     },
     async close() {
       closing = true;
-      clearTimeout(warmUpTimer);
       clearInterval(refreshTimer);
+      clearInterval(pollTimer);
       await Promise.all([grpc.close(config.shutdownGraceMs), httpAuthz?.close(config.shutdownGraceMs)]);
       await ops.close();
-      await Promise.all([http, ...mtlsClients.values()].map((client) => client.close()));
+      await core.retire();
     },
   };
 }

@@ -36,6 +36,8 @@ export interface Config {
   };
   readonly serveResourceMetadata: boolean;
   readonly tracing: boolean;
+  /** seconds between checks of the configuration's files for a change; 0 = SIGHUP only */
+  readonly reloadPollSeconds: number;
   readonly shutdownGraceMs: number;
   readonly workers: number;
   /** V8 `--heap-growing-percent`; 0 = V8's default */

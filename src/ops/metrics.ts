@@ -20,6 +20,7 @@ export class Metrics {
   readonly #cacheMisses = new Counter({ name: 'authz_exchange_cache_misses_total', help: 'Exchanges not in the cache (coalesced waiters included).', registers: [this.registry] });
   readonly #cacheEvictions = new Counter({ name: 'authz_exchange_cache_evictions_total', help: 'Exchanged tokens dropped to stay within EXCHANGE_CACHE_MAX.', registers: [this.registry] });
   readonly #jwksFetches = new Counter({ name: 'authz_jwks_fetches_total', help: 'JWK Set fetches (start-up, rotation, unknown kid), by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #configReloads = new Counter({ name: 'authz_config_reloads_total', help: 'Configuration reloads (SIGHUP or a changed file), by result: ok, or failed (the running configuration stays).', labelNames: ['result'], registers: [this.registry] });
   readonly #children = new Map<string, { inc(): void } | { observe(value: number): void }>();
 
   /** Reports the exchange cache's size at scrape time; the app points it at the cache. */
@@ -78,6 +79,11 @@ export class Metrics {
 
   jwksFetch(outcome: string): void {
     this.#child(this.#jwksFetches, outcome).inc();
+  }
+
+  /** One reload of the configuration (SPEC §5), applied (`ok`) or refused (`failed`). */
+  configReload(result: 'ok' | 'failed'): void {
+    this.#configReloads.inc({ result });
   }
 
   /** Prometheus text exposition format. */
