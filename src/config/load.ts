@@ -152,6 +152,7 @@ function clientValues(values: IssuerValues | TargetValues): ClientValues {
     keyId: values.clientKeyId,
     assertionAlg: values.clientAssertionAlg,
     assertionAudience: values.clientAssertionAudience,
+    assertionFile: values.clientAssertionFile,
     certFile: values.clientCertFile,
     keyFile: values.clientKeyFile,
   };

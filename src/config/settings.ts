@@ -26,7 +26,7 @@ function setting<T, const S extends Omit<SettingSpec<T>, 'parse'>>(parse: Parser
   return { ...spec, parse };
 }
 
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'] as const;
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'client_assertion_file', 'tls_client_auth', 'none'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 export const PROFILES = ['rfc8693', 'keycloak', 'okta', 'auth0', 'entra_obo'] as const;
 export type Profile = (typeof PROFILES)[number];
@@ -46,6 +46,7 @@ function clientSettings<const P extends 'CLIENT' | 'EXCHANGE_CLIENT'>(prefix: P,
     keyId: setting(text, { env: `${prefix}_KEY_ID`, ...from('KEY_ID'), doc: '`private_key_jwt`: `kid` of the assertion (default: the JWK\'s `kid`).' }),
     assertionAlg: setting(oneOf(ASYMMETRIC_ALGORITHMS), { env: `${prefix}_ASSERTION_ALG`, ...from('ASSERTION_ALG'), doc: '`private_key_jwt`: signing algorithm (default: from the key type).' }),
     assertionAudience: setting(oneOf(['token_endpoint', 'issuer'] as const), { env: `${prefix}_ASSERTION_AUDIENCE`, ...(inherit ? from('ASSERTION_AUDIENCE') : { default: 'token_endpoint' }), doc: '`private_key_jwt`: the assertion\'s `aud`, the endpoint called or the issuer.' }),
+    assertionFile: setting(text, { env: `${prefix}_ASSERTION_FILE`, ...from('ASSERTION_FILE'), doc: '`client_assertion_file`: file holding a JWT the platform mints and rotates (a Kubernetes projected service-account token, a SPIFFE JWT-SVID), sent as the client assertion (RFC 7523 §2.2); read again when it changes (see "Secretless client authentication").' }),
     certFile: setting(text, { env: `${prefix}_CERT_FILE`, ...from('CERT_FILE'), doc: '`tls_client_auth`: PEM client certificate (RFC 8705 §2).' }),
     keyFile: setting(text, { env: `${prefix}_KEY_FILE`, ...from('KEY_FILE'), doc: '`tls_client_auth`: PEM key of the client certificate.' }),
   };
