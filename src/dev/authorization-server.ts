@@ -112,6 +112,8 @@ export interface ExchangeRecord {
   clientId: string;
   /** the form parameters received (subject_token and grant_type included); repeated parameters are arrays */
   params: Record<string, string | string[]>;
+  /** the W3C `traceparent` header, when the caller sent one */
+  traceparent?: string;
 }
 
 /** A running local authorization server. */
@@ -949,7 +951,8 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     for (const [name, value] of Object.entries(ctx.oidc.body)) {
       params[name] = Array.isArray(value) ? [...value] : value;
     }
-    exchanges.push({ clientId, params });
+    const traceparent = ctx.req.headers.traceparent;
+    exchanges.push({ clientId, params, ...(typeof traceparent === 'string' ? { traceparent } : {}) });
 
     if (as.exchangeDelayMs > 0) await sleep(as.exchangeDelayMs, undefined, { signal: closing.signal });
 
