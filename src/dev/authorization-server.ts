@@ -1039,6 +1039,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
           scopes: ['openid', 'offline_access', ...RESOURCE_SCOPE.split(' ')],
           clientAuthMethods: CLIENT_AUTH_METHODS,
           enabledJWA: { clientAuthSigningAlgValues: CLIENT_AUTH_SIGNING_ALGS },
+          // Client jwks_uri fetches: oidc-provider refuses special-use addresses (SSRF protection), but
+          // this server and the platform issuers of its tests live on loopback. Dev/test tool only.
+          fetch: (url: string, init: Record<string, unknown>) => undiciFetch(url, { ...init, dispatcher: undefined } as never),
           discovery,
           features: {
             // No browser flows here; disabling devInteractions also avoids its console warning.
