@@ -154,6 +154,27 @@ t.test('a JWKS fetch a Check causes (unknown kid) is a CLIENT span under it', as
   t.equal(attribute(jwks, 'http.request.method'), 'GET');
 });
 
+t.test('introspection is a CLIENT span under the Check, next to the exchange', async (t) => {
+  const receiver = await otlpReceiver(t);
+  const as = await authorizationServer(t);
+  const proc = await readyService(t, serviceEnv(as, { INTROSPECTION_ENDPOINT_URL: as.introspectionEndpoint, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '50' }));
+  const client = createEnvoyClient(`127.0.0.1:${proc.grpcPort}`);
+  t.teardown(() => client.close());
+  const opaque = await as.mintOpaqueToken({ sub: 'opaque-alice' });
+  // The local server exchanges only its own JWTs (403 for an opaque subject token): the spans are what is asserted.
+  t.equal(summarize(await client.check({ headers: { authorization: `Bearer ${opaque}`, traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-01` } })).httpStatus, 403);
+  await until('the spans', () => receiver.spans.length >= 3);
+  const check = receiver.spans.find((span) => span.kind === SERVER)!;
+  const introspection = receiver.spans.find((span) => span.name === 'introspection');
+  t.equal(introspection?.kind, CLIENT);
+  t.equal(introspection?.parentSpanId, check.spanId);
+  t.equal(attribute(introspection, 'url.full'), as.introspectionEndpoint);
+  t.equal(attribute(introspection, 'http.response.status_code'), 200);
+  t.equal(attribute(check, 'authz.outcome'), 'exchange_refused');
+  t.equal(attribute(receiver.spans.find((span) => span.name === 'token exchange'), 'http.response.status_code'), 400);
+  t.notOk(JSON.stringify(receiver.spans).includes(opaque), 'no token in any span');
+});
+
 t.test('the HTTP authorization mode: an HTTP SERVER span', async (t) => {
   const { receiver, as, proc } = await setUp(t, { AUTHZ_HTTP_PORT: '0' });
   const port = Number(/"authzHttpPort":(\d+)/.exec(proc.stdout())![1]);
