@@ -29,7 +29,7 @@ export function createCheckHandler(pipeline: Pick<CheckPipeline, 'decide'>, resp
     const seconds = (performance.now() - started) / 1000;
     const outcome = decision.allowed ? 'allowed' : decision.error.code;
     metrics.check(outcome, decision.exchanger?.target.name ?? '', seconds);
-    if (span) tracing!.endServer(span, { 'rpc.grpc.status_code': 0, 'authz.outcome': outcome }, false);
+    if (span) tracing!.endServer(span, { 'rpc.grpc.status_code': 0, 'authz.outcome': outcome }, SERVER_SIDE.has(outcome));
     logDecision(log, decision, seconds, span && tracing!.ids(span));
     return callback(null, decision.allowed ? responses.allowEncoded(decision.exchanged, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
   };
@@ -63,6 +63,8 @@ export function createCheckHandler(pipeline: Pick<CheckPipeline, 'decide'>, resp
 /** The SERVER span of a Check: OpenTelemetry RPC conventions (`{service}/{method}`). */
 const CHECK_METHOD = 'envoy.service.auth.v3.Authorization/Check';
 const CHECK_ATTRIBUTES = { 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check' } as const;
+/** Outcomes that are this side's failure (answered 5xx): the Check span is marked as an error, though gRPC itself answered OK. */
+const SERVER_SIDE = new Set(['internal', 'misconfigured', 'unavailable', 'deadline']);
 
 /** Denials that point at the operator's side are logged louder than a client's bad token. */
 const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 'warn', deadline: 'warn', no_target: 'warn' } as const;

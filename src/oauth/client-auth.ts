@@ -79,8 +79,9 @@ export function clientAuthentication(client: ClientConfig, issuer: string, clock
  * expires (a Kubernetes projected token is rewritten by swapping a `..data`
  * symlink). The file is read again when its identity, size or time changes;
  * an assertion past its `exp` is never sent: the exchange fails as
- * `misconfigured` (500), naming the file, so the operator sees that the
- * platform stopped rotating it, and the authorization server sees no doomed call.
+ * `misconfigured` (500), whose log line says so (the description reaches the
+ * caller too, so it names no path), and the authorization server sees no
+ * doomed call.
  */
 export class AssertionFile {
   #stamp = '';
@@ -106,11 +107,11 @@ export class AssertionFile {
       }
     } catch (error) {
       this.#stamp = '';
-      throw new AuthzError('misconfigured', `the client assertion file ${this.path} cannot be read as a JWT`, { cause: error });
+      throw new AuthzError('misconfigured', 'the client assertion file cannot be read as a JWT', { cause: error });
     }
     // RFC 7523 §3 item 4: an expired assertion must be rejected; it is not worth sending.
     if (this.#expiresAt <= this.clock()) {
-      throw new AuthzError('misconfigured', `the client assertion in ${this.path} expired at ${new Date(this.#expiresAt).toISOString()}; the platform has not replaced it`);
+      throw new AuthzError('misconfigured', `the client assertion file holds an assertion that expired at ${new Date(this.#expiresAt).toISOString()}; the platform has not replaced it`);
     }
     return this.#assertion;
   }

@@ -35,7 +35,8 @@ export interface HttpResponse {
 
 /**
  * The one HTTP client for every call to the authorization server: discovery,
- * JWKS (through jose's `customFetch`) and token exchange. One bounded undici
+ * JWKS (through jose's `customFetch`) and token exchange; each call in a
+ * CLIENT span when a tracer is given. One bounded undici
  * Agent (keep-alive `request`, not `fetch`, which costs several times the CPU);
  * every failure to get a complete response becomes `AuthzError('unavailable')`.
  * A client that authenticates with a certificate gets its own instance, since
@@ -47,9 +48,9 @@ export class HttpClient {
   readonly #tracer: HttpTracer | undefined;
 
   constructor(limits: HttpLimits, tracer?: HttpTracer) {
-    this.#tracer = tracer;
     if (!(limits.timeoutMs > 0) || !(limits.maxResponseBytes > 0)) throw new TypeError('HttpClient limits must be positive');
     this.#timeoutMs = limits.timeoutMs;
+    this.#tracer = tracer;
     this.#agent = new Agent({
       connect: {
         timeout: limits.timeoutMs,
