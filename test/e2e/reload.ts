@@ -126,6 +126,21 @@ t.test('SIGHUP with a new target serves it; changed parameters never hit old ent
   t.equal((await check({ contextExtensions: { target: 'other' } })).httpStatus, 403, 'a removed target is gone');
 });
 
+t.test('a check in flight during a reload finishes on the configuration it started with', async (t) => {
+  const as = await authorizationServer(t);
+  const proc = await readyService(t, serviceEnv(as, { LOG_LEVEL: 'info', RELOAD_POLL_SECONDS: '0' }));
+  const client = createEnvoyClient(`127.0.0.1:${proc.grpcPort}`);
+  t.teardown(() => client.close());
+  as.exchangeDelayMs = 1000;
+  const inFlight = client.check(bearer(await as.mintAccessToken({ sub: 'frank' })));
+  await until('the exchange to reach the server', () => as.exchanges.length === 1);
+  proc.child.kill('SIGHUP');
+  await until('the reload', () => /"msg":"configuration reloaded"/.test(proc.stdout()));
+  t.ok(summarize(await inFlight).allowed, 'answered, its connection to the server still open');
+  as.exchangeDelayMs = 0;
+  t.ok(summarize(await client.check(bearer(await as.mintAccessToken({ sub: 'grace' })))).allowed, 'and the next one on the new configuration');
+});
+
 t.test('WORKERS=2: the primary passes SIGHUP on to every worker', async (t) => {
   const as = await authorizationServer(t);
   const proc = await readyService(t, serviceEnv(as, { LOG_LEVEL: 'info', WORKERS: '2', RELOAD_POLL_SECONDS: '0' }));
