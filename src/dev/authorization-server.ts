@@ -72,8 +72,9 @@ export interface ExchangeClient {
    * private_key_jwt with keys fetched from this URL instead (oidc-provider client `jwks_uri`): a
    * platform's issuer (a Kubernetes cluster, a SPIFFE trust domain) that mints the assertions. As
    * Entra ID does with a federated token, such an assertion may be presented again until it
-   * expires (a hook of this server: oidc-provider alone wants a fresh `jti` each time); its `iss`
-   * must be the client id (oidc-provider's rule), so register the platform issuer as the id.
+   * expires (a hook of this server: oidc-provider alone wants a fresh `jti` each time). Its `iss`
+   * and `sub` must both be the client id (oidc-provider's rule; Entra ID and Keycloak instead match
+   * the platform's `iss` and `sub` against a federated credential of the client).
    */
   jwksUri?: string;
   /** tls_client_auth: the certificate subject DN the client must present (oidc-provider `tls_client_auth_subject_dn`), RFC 4514 form, e.g. 'CN=mcp-gateway,O=Example' */
