@@ -2,7 +2,6 @@ import { ResponseBuilder } from './check/response.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/model.js';
 import { buildCore, type Core, type CoreDeps } from './core.js';
-import { ConfigError } from './errors.js';
 import { ExchangeCache } from './exchange/cache.js';
 import { createCheckHandler, logDecision } from './grpc/check-handler.js';
 import { HttpAuthzServer } from './http-authz/server.js';
@@ -13,7 +12,7 @@ import { OpsHttpServer } from './ops/http-server.js';
 import { Metrics } from './ops/metrics.js';
 import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
 import { Tracing } from './ops/tracing.js';
-import { applicable } from './reload.js';
+import { Reloader } from './reload.js';
 
 export interface AppOptions {
   readonly clock?: Clock;
@@ -96,48 +95,33 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   };
 
   let refreshTimer: NodeJS.Timeout | undefined;
-  let pollTimer: NodeJS.Timeout | undefined;
-  /** Mounted secrets change without a signal (SPEC §5): their files are polled. */
-  const poll = (seconds: number) => {
-    clearInterval(pollTimer);
-    if (options.source && seconds > 0) pollTimer = setInterval(() => options.source!.changed() && reload('a configuration file changed'), seconds * 1000).unref();
-  };
-
-  const reload = (reason: string): boolean => {
-    if (closing || !options.source) return false;
-    let next: Core;
-    try {
-      const { config: applied, ignored } = applicable(core.config, options.source.load());
-      if (ignored.length > 0) log.warn('settings that need a restart were not applied', { settings: ignored });
-      next = buildCore(applied, deps);
-    } catch (error) {
-      metrics.configReload('failed');
-      // One line per problem, each naming its variable; never a value of a secret (ConfigError lines hold none).
-      if (error instanceof ConfigError) for (const problem of error.problems) log.error('configuration reload refused; the running configuration stays', { reason, problem });
-      else log.error('configuration reload failed; the running configuration stays', { reason, err: error });
-      return false;
-    }
-    const previous = core;
-    core = next;
-    if (listening) next.warmUp(onWarm);
-    previous.retire().catch((error: unknown) => log.warn('closing the previous configuration failed', { err: error }));
-    if (next.config.reloadPollSeconds !== previous.config.reloadPollSeconds && listening) poll(next.config.reloadPollSeconds);
-    metrics.configReload('ok');
-    log.info('configuration reloaded', { reason });
-    return true;
-  };
+  const reloader =
+    options.source &&
+    new Reloader({
+      source: options.source,
+      log,
+      metrics,
+      running: () => core.config,
+      apply: (applied) => {
+        const next = buildCore(applied, deps);
+        const previous = core;
+        core = next;
+        if (listening) next.warmUp(onWarm);
+        previous.retire().catch((error: unknown) => log.warn('closing the previous configuration failed', { err: error }));
+      },
+    });
 
   return {
     metrics,
     isReady,
-    reload,
+    reload: (reason) => !closing && reloader !== undefined && reloader.reload(reason),
     async start() {
       const grpcPort = await grpc.listen(config.listen.address, config.listen.grpcPort);
       const httpPort = await ops.listen(config.listen.address, config.listen.httpPort);
       const authzHttpPort = httpAuthz ? await httpAuthz.listen(config.listen.address, config.listen.authzHttpPort!) : undefined;
       listening = true;
       refreshTimer = setInterval(() => core.refreshKeys(), config.authorizationServer.jwksRefreshSeconds * 1000).unref();
-      poll(core.config.reloadPollSeconds);
+      reloader?.watch(core.config.reloadPollSeconds);
       log.info('listening', { grpcPort, httpPort, authzHttpPort, address: config.listen.address, pid: process.pid });
       core.warmUp(onWarm);
       return { grpcPort, httpPort, ...(authzHttpPort === undefined ? {} : { authzHttpPort }) };
@@ -145,7 +129,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     async close() {
       closing = true;
       clearInterval(refreshTimer);
-      clearInterval(pollTimer);
+      reloader?.stop();
       await Promise.all([grpc.close(config.shutdownGraceMs), httpAuthz?.close(config.shutdownGraceMs)]);
       await ops.close();
       await core.retire();

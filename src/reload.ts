@@ -1,4 +1,7 @@
 import type { Config } from './config/model.js';
+import { ConfigError } from './errors.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './ops/metrics.js';
 
 /**
  * Settings held by the listeners, the process or the caches, which live as
@@ -47,4 +50,62 @@ export function applicable(running: Config, next: Config): { config: Config; ign
     shutdownGraceMs: running.shutdownGraceMs,
   };
   return { config: Object.freeze(config), ignored };
+}
+
+export interface ReloaderOptions {
+  /** reads the configuration again (throws a ConfigError), and tells when one of its files changed */
+  readonly source: { load(): Config; changed(): boolean };
+  readonly log: Logger;
+  readonly metrics: Pick<Metrics, 'configReload'>;
+  /** the configuration running now */
+  readonly running: () => Config;
+  /** builds what `config` describes and puts it in service; throws to refuse it */
+  readonly apply: (config: Config) => void;
+}
+
+/**
+ * SPEC §5 reload: on demand (SIGHUP) and when a file of the configuration
+ * changes (polled). A configuration is applied only if it is valid as a
+ * whole; otherwise each problem is logged on its own line and the running one
+ * stays. Both results are counted.
+ */
+export class Reloader {
+  #timer: NodeJS.Timeout | undefined;
+  #seconds = 0;
+
+  constructor(private readonly options: ReloaderOptions) {}
+
+  /** Reads and applies the configuration; true when it was applied. */
+  reload(reason: string): boolean {
+    const { source, log, metrics } = this.options;
+    let applied: Config;
+    try {
+      const { config, ignored } = applicable(this.options.running(), source.load());
+      if (ignored.length > 0) log.warn('settings that need a restart were not applied', { settings: ignored });
+      this.options.apply(config);
+      applied = config;
+    } catch (error) {
+      metrics.configReload('failed');
+      // One line per problem, each naming its variable; never a secret's value (ConfigError lines hold none).
+      if (error instanceof ConfigError) for (const problem of error.problems) log.error('configuration reload refused; the running configuration stays', { reason, problem });
+      else log.error('configuration reload failed; the running configuration stays', { reason, err: error });
+      return false;
+    }
+    metrics.configReload('ok');
+    log.info('configuration reloaded', { reason });
+    if (this.#timer !== undefined && applied.reloadPollSeconds !== this.#seconds) this.watch(applied.reloadPollSeconds);
+    return true;
+  }
+
+  /** Checks the configuration's files every `seconds` (0: never), reloading when one changed: mounted secrets change without a signal. */
+  watch(seconds: number): void {
+    this.stop();
+    this.#seconds = seconds;
+    if (seconds > 0) this.#timer = setInterval(() => this.options.source.changed() && this.reload('a configuration file changed'), seconds * 1000).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
 }
