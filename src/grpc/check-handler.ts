@@ -5,7 +5,7 @@ import type { CheckResponse, ResponseBuilder } from '../check/response.js';
 import { AuthzError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { CheckSpan, TraceParent, Tracing } from '../ops/tracing.js';
+import type { CheckSpan, Tracing } from '../ops/tracing.js';
 import { requestView } from '../check/request.js';
 import { fingerprintOf } from '../validation/inbound-token.js';
 
@@ -41,7 +41,7 @@ export function createCheckHandler(pipeline: Pick<CheckPipeline, 'decide'>, resp
     const span = tracing ? tracing.startServer(CHECK_METHOD, requestView(request), CHECK_ATTRIBUTES) : undefined;
     let decision: Decision | Promise<Decision>;
     try {
-      decision = span ? tracing!.within(span, () => pipeline.decide(request, span.context as TraceParent)) : pipeline.decide(request);
+      decision = span ? tracing!.within(span, () => pipeline.decide(request, span.context)) : pipeline.decide(request);
     } catch (error) {
       decision = { allowed: false, error: new AuthzError('internal', 'the check failed unexpectedly', { cause: error }) };
     }
