@@ -1,34 +1,27 @@
-import { createRemoteJWKSet, customFetch } from 'jose';
 import { VERSION } from './build-info.js';
-import { CheckPipeline } from './check/pipeline.js';
 import { ResponseBuilder } from './check/response.js';
 import { systemClock, type Clock } from './clock.js';
-import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/model.js';
+import type { Config } from './config/model.js';
+import { buildCore, type Core, type CoreDeps } from './core.js';
 import { ExchangeCache } from './exchange/cache.js';
 import { SharedExchangeCache } from './exchange/shared-cache.js';
 import { RedisStore } from './exchange/shared-store.js';
-import { TargetSelector } from './exchange/targets.js';
-import { TokenExchanger } from './exchange/token-exchange.js';
 import { createCheckHandler, logDecision } from './grpc/check-handler.js';
 import { HttpAuthzServer } from './http-authz/server.js';
 import { loadAuthorizationService } from './grpc/protos.js';
 import { GrpcServer } from './grpc/server.js';
-import { loggableUrl, silentLogger, type Logger } from './log.js';
-import { clientAuthentication } from './oauth/client-auth.js';
-import { MetadataSource, required } from './oauth/discovery.js';
-import { HttpClient } from './oauth/http.js';
+import { silentLogger, type Logger } from './log.js';
 import { OpsHttpServer } from './ops/http-server.js';
 import { Metrics } from './ops/metrics.js';
 import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
 import { Tracing } from './ops/tracing.js';
-import { backoffDelay } from './retry.js';
-import { IntrospectionValidator } from './validation/introspection.js';
-import { JwtValidator } from './validation/jwt.js';
-import { TokenValidator, type IssuerValidator } from './validation/token-validator.js';
+import { Reloader } from './reload.js';
 
 export interface AppOptions {
   readonly clock?: Clock;
   readonly log?: Logger;
+  /** where the configuration is read again on reload (SIGHUP, or a changed file); without it `reload` refuses */
+  readonly source?: { load(): Config; changed(): boolean };
 }
 
 export interface App {
@@ -36,92 +29,26 @@ export interface App {
   start(): Promise<{ grpcPort: number; httpPort: number; authzHttpPort?: number }>;
   /** Stops accepting, finishes in-flight checks (up to the grace period), closes everything. */
   close(): Promise<void>;
+  /**
+   * Reads the configuration again and applies it if it is valid as a whole
+   * (SPEC §5); otherwise logs why and keeps the running one. True when applied.
+   */
+  reload(reason: string): boolean;
   readonly metrics: Metrics;
   isReady(): boolean;
 }
 
 /**
  * Wires the service from a validated config. Nothing listens or calls out until
- * `start()`; tests build apps on port 0 and close them.
+ * `start()`; tests build apps on port 0 and close them. The listeners, the
+ * exchange cache and the metrics live as long as the app; everything else is
+ * a core (src/core.ts), rebuilt from each configuration a reload applies.
  */
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? silentLogger;
   const metrics = new Metrics({ version: VERSION, nodeVersion: process.version });
-  const { authorizationServer: limits } = config;
   const tracing = config.tracing ? new Tracing() : undefined;
-
-  // One bounded HTTP client, plus one per client certificate (the certificate belongs to the connection).
-  const http = new HttpClient(limits);
-  const mtlsClients = new Map<string, HttpClient>();
-  const httpFor = (client: ClientConfig) => {
-    if (!client.tls) return http;
-    const key = `${client.id}\n${client.tls.cert}`;
-    if (!mtlsClients.has(key)) mtlsClients.set(key, new HttpClient({ ...limits, clientCertificate: client.tls }));
-    return mtlsClients.get(key)!;
-  };
-
-  const metadata = new Map(config.issuers.map((issuer) => [issuer.issuer, new MetadataSource(http, issuer.issuer, clock, limits.allowInsecureHttp)]));
-  // Every target names one of the configured issuers (checked by loadConfig).
-  const metadataOf = (issuer: string) => metadata.get(issuer)!;
-
-  /** jose's JWKS fetches go through the shared client and are counted. */
-  const countedFetch: typeof http.fetch = async (url, init) => {
-    try {
-      const response = await http.fetch(url, init);
-      metrics.jwksFetch(response.status === 200 ? 'ok' : `http_${response.status}`);
-      return response;
-    } catch (error) {
-      metrics.jwksFetch('unavailable');
-      throw error;
-    }
-  };
-
-  // One remote key set per issuer, created once its URI is known (jose caches keys and coalesces reloads).
-  const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
-  const keysOf = (issuer: IssuerConfig) => async () => {
-    const uri = issuer.jwksUri ?? required((await metadataOf(issuer.issuer).get()).jwksUri, 'jwks_uri', 'JWKS_URI');
-    if (!keySets.has(issuer.issuer)) {
-      // Keys never expire on their own (cacheMaxAge: Infinity): a JWKS outage must not fail checks whose keys are held.
-      // They are refreshed in the background (JWKS_REFRESH_SECONDS), and an unknown kid reloads them at most once per JWKS_COOLDOWN_SECONDS.
-      keySets.set(
-        issuer.issuer,
-        createRemoteJWKSet(new URL(uri), { timeoutDuration: limits.timeoutMs, cacheMaxAge: Infinity, cooldownDuration: limits.jwksCooldownSeconds * 1000, [customFetch]: countedFetch as never }),
-      );
-    }
-    return keySets.get(issuer.issuer)!;
-  };
-
-  const validatorOf = (issuer: IssuerConfig): IssuerValidator =>
-    issuer.introspection
-      ? new IntrospectionValidator(
-          issuer,
-          httpFor(issuer.introspection.client),
-          clientAuthentication(issuer.introspection.client, issuer.issuer, clock),
-          {
-            clockToleranceSeconds: config.validation.clockToleranceSeconds,
-            maxCacheSeconds: config.cache.introspectionMaxSeconds,
-            inactiveCacheSeconds: config.cache.introspectionInactiveSeconds,
-            cacheMax: config.cache.max,
-          },
-          clock,
-          metrics,
-          tracing,
-        )
-      : new JwtValidator(issuer, keysOf(issuer), config.validation.clockToleranceSeconds, clock);
-  const validators = new Map(config.issuers.map((issuer) => [issuer.issuer, validatorOf(issuer)]));
-  const introspecting = config.issuers.find((issuer) => issuer.introspection);
-
-  // RFC 8705 §5: a client authenticating with its certificate uses the mTLS alias of the token endpoint when there is one.
-  const tokenEndpointOf = (target: TargetConfig) => async () => {
-    if (target.tokenEndpoint !== undefined) return target.tokenEndpoint;
-    const discovered = await metadataOf(target.issuer).get();
-    const alias = target.client.authMethod === 'tls_client_auth' ? discovered.mtlsTokenEndpoint : undefined;
-    return alias ?? required(discovered.tokenEndpoint, 'token_endpoint', 'TOKEN_EXCHANGE_ENDPOINT_URL');
-  };
-  const exchangers = config.targets.map(
-    (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics, clock, tracing),
-  );
 
   const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
   const metadataDocument = JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), allScopes));
@@ -134,17 +61,14 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const shared = sharedStore && new SharedExchangeCache(sharedStore, sharedConfig.keys, clock, metrics, (reason, error, suppressed) => log.warn('shared cache not used', { reason, err: error, suppressed }));
   const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => responses.keepEncoded(value, principal, exchanger), shared);
   metrics.cacheSize = () => cache.size;
-  metrics.breakers = () => exchangers.map((exchanger) => [exchanger.target.name, exchanger.breakerOpen] as const);
-  const pipeline = new CheckPipeline({
-    maxTokenBytes: config.validation.maxTokenBytes,
-    validator: new TokenValidator(validators, introspecting ? validators.get(introspecting.issuer) : undefined, config.cache.max, clock),
-    targets: new TargetSelector(exchangers, config),
-    cache,
-    metadataPaths: new Set(config.serveResourceMetadata ? metadataPaths : []),
-    tracing,
-  });
+  const deps: CoreDeps = { clock, log, metrics, cache, tracing, metadataPaths };
 
-  const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) }, config.grpc);
+  let core: Core = buildCore(config, deps);
+  metrics.breakers = () => core.exchangers.map((exchanger) => [exchanger.target.name, exchanger.breakerOpen] as const);
+  /** The Check path of whichever core is current; a check that started on a retired core finishes there. */
+  const pipeline: Pick<Core, 'decide'> = { decide: (request, parent) => core.decide(request, parent) };
+
+  const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log, tracing) }, config.grpc);
   const httpAuthz =
     config.listen.authzHttpPort === undefined
       ? undefined
@@ -152,11 +76,12 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
           pipeline,
           responses,
           log,
+          tracing,
           maxHeaderBytes: Math.max(32 * 1024, config.validation.maxTokenBytes + 16 * 1024),
-          onDecision: (decision, seconds, answered) => {
+          onDecision: (decision, seconds, answered, trace) => {
             metrics.check(decision.allowed ? 'allowed' : decision.error.code, decision.exchanger?.target.name ?? '');
             metrics.httpRequest(answered.method, answered.status, seconds);
-            logDecision(log, decision, seconds);
+            logDecision(log, decision, seconds, trace);
           },
         });
   let listening = false;
@@ -172,58 +97,54 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     metadata: metadataDocument,
     metadataPaths,
   });
+  const onWarm = () => {
+    warm = true;
+    grpc.setServing(true);
+    log.info('authorization server ready', { issuers: core.config.issuers.map((issuer) => issuer.issuer) });
+  };
 
-  let warmUpTimer: NodeJS.Timeout | undefined;
   let refreshTimer: NodeJS.Timeout | undefined;
-  const refreshKeys = () => {
-    for (const keys of keySets.values()) keys.reload().catch(() => {}); // on failure the held keys stay
-  };
-  /** What start-up loads, each with the URL it reaches first (the issuer's discovery when an endpoint is not configured). */
-  const warmUpSteps = [
-    ...config.issuers.filter((issuer) => !issuer.introspection).map((issuer) => ({ url: issuer.jwksUri ?? issuer.issuer, load: async () => (await keysOf(issuer)()).reload() })),
-    ...config.targets.map((target) => ({ url: target.tokenEndpoint ?? target.issuer, load: tokenEndpointOf(target) })),
-  ];
-  let warmUpAttempt = 0;
-  /** Discover endpoints and load keys before the first check needs them; retry (backoff with jitter, up to 30 s) until it works. */
-  const warmUp = async () => {
-    let url = '';
-    try {
-      for (const step of warmUpSteps) {
-        url = step.url;
-        await step.load();
-      }
-      warm = true;
-      grpc.setServing(true);
-      log.info('authorization server ready', { issuers: config.issuers.map((issuer) => issuer.issuer) });
-    } catch (error) {
-      if (closing) return;
-      const retryInMs = backoffDelay(warmUpAttempt++);
-      log.warn('authorization server not reachable yet; retrying', { url: loggableUrl(url), attempt: warmUpAttempt, retry_in_ms: retryInMs, err: error });
-      warmUpTimer = setTimeout(warmUp, retryInMs).unref();
-    }
-  };
+  const reloader =
+    options.source &&
+    new Reloader({
+      source: options.source,
+      log,
+      metrics,
+      running: () => core.config,
+      apply: (applied) => {
+        const next = buildCore(applied, deps);
+        if (applied.sharedCache) shared?.useKeys(applied.sharedCache.keys);
+        const previous = core;
+        core = next;
+        if (listening) next.warmUp(onWarm);
+        previous.retire().catch((error: unknown) => log.warn('closing the previous configuration failed', { err: error }));
+      },
+    });
 
   return {
     metrics,
     isReady,
+    reload: (reason) => !closing && reloader !== undefined && reloader.reload(reason),
     async start() {
       const grpcPort = await grpc.listen(config.listen.address, config.listen.grpcPort);
       const httpPort = await ops.listen(config.listen.address, config.listen.httpPort);
       const authzHttpPort = httpAuthz ? await httpAuthz.listen(config.listen.address, config.listen.authzHttpPort!) : undefined;
       listening = true;
       sharedStore?.connect();
-      refreshTimer = setInterval(refreshKeys, limits.jwksRefreshSeconds * 1000).unref();
+      refreshTimer = setInterval(() => core.refreshKeys(), config.authorizationServer.jwksRefreshSeconds * 1000).unref();
+      reloader?.watch(core.config.reloadPollSeconds);
       log.info('listening', { grpcPort, httpPort, authzHttpPort, address: config.listen.address, pid: process.pid });
-      void warmUp();
+      core.warmUp(onWarm);
       return { grpcPort, httpPort, ...(authzHttpPort === undefined ? {} : { authzHttpPort }) };
     },
     async close() {
       closing = true;
-      clearTimeout(warmUpTimer);
       clearInterval(refreshTimer);
+      reloader?.stop();
       await Promise.all([grpc.close(config.shutdownGraceMs), httpAuthz?.close(config.shutdownGraceMs)]);
       await ops.close();
-      await Promise.all([http, ...mtlsClients.values(), ...(sharedStore ? [sharedStore] : [])].map((client) => client.close()));
+      await core.retire();
+      await sharedStore?.close();
     },
   };
 }

@@ -3,7 +3,8 @@ import cluster from 'node:cluster';
 import { setFlagsFromString } from 'node:v8';
 import { buildApp } from './app.js';
 import { EXIT, helpText, parseCommandLine, versionText } from './cli.js';
-import { loadConfig, type Config } from './config/load.js';
+import type { Config } from './config/load.js';
+import { ReloadableConfig } from './config/reloadable.js';
 import { ConfigError } from './errors.js';
 import { routeGrpcLogs } from './grpc/logging.js';
 import { createLogger, type Logger } from './log.js';
@@ -20,18 +21,20 @@ function main(): void {
       process.stderr.write(`${command.problem}\n`);
       return process.exit(EXIT.usage);
     case 'check-config':
-      // loadConfig reads the environment and every file it names, and calls no one.
-      configOrExit();
+      // Loading reads the environment and every file it names, and calls no one.
+      configOrExit(new ReloadableConfig(process.env));
       return void process.stdout.write('configuration OK\n');
-    case 'serve':
-      return serveOrSupervise(configOrExit());
+    case 'serve': {
+      const source = new ReloadableConfig(process.env);
+      return serveOrSupervise(configOrExit(source), source);
+    }
   }
 }
 
 /** The validated configuration, or one line per problem on stderr and exit 78. */
-function configOrExit(): Config {
+function configOrExit(source: ReloadableConfig): Config {
   try {
-    return loadConfig(process.env);
+    return source.load();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     // One line per problem, each naming its variable; no stack trace (SPEC §2).
@@ -40,24 +43,36 @@ function configOrExit(): Config {
   }
 }
 
-function serveOrSupervise(config: Config): void {
+function serveOrSupervise(config: Config, source: ReloadableConfig): void {
   // Read by V8 at each full collection, so setting it now, before the caches fill, is in time.
   if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
   const log = createLogger(config.logLevel);
   routeGrpcLogs(log);
   if (config.workers > 1 && cluster.isPrimary) supervise(config, log);
-  else void serve(config, log);
+  else void serve(config, source, log);
 }
 
-/** One service: listens, and on SIGTERM stops accepting, finishes in-flight checks and exits 0. */
-async function serve(config: Config, log: Logger): Promise<void> {
-  const app = buildApp(config, { log });
+/**
+ * One service: listens; on SIGHUP reads the configuration again (SPEC §5); on
+ * SIGTERM stops accepting, finishes in-flight checks and exits 0. With tracing
+ * on, the OpenTelemetry SDK is loaded and started first, and flushed at exit.
+ */
+async function serve(config: Config, source: ReloadableConfig, log: Logger): Promise<void> {
+  let tracingSdk: { shutdown(): Promise<void> } | undefined;
+  if (config.tracing) {
+    try {
+      tracingSdk = await (await import('./ops/tracing-sdk.js')).startTracingSdk(process.env);
+    } catch (error) {
+      log.error('tracing could not start; running without it', { err: error });
+    }
+  }
+  const app = buildApp(config, { log, source });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal });
-    app.close().then(
+    app.close().then(() => tracingSdk?.shutdown()).then(
       () => process.exit(EXIT.ok),
       (error: unknown) => {
         log.error('shutdown failed', { err: error });
@@ -67,6 +82,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void app.reload('SIGHUP'));
   try {
     await app.start();
   } catch (error) {
@@ -77,8 +93,8 @@ async function serve(config: Config, log: Logger): Promise<void> {
 
 /**
  * WORKERS > 1: forks that many services sharing the listening sockets
- * (node:cluster). SIGTERM is passed on; the primary exits 0 when every worker
- * has, and 1 if one dies unasked (the orchestrator restarts the pod).
+ * (node:cluster). SIGTERM and SIGHUP are passed on; the primary exits 0 when
+ * every worker has, and 1 if one dies unasked (the orchestrator restarts the pod).
  */
 function supervise(config: Config, log: Logger): void {
   let stopping = false;
@@ -100,6 +116,10 @@ function supervise(config: Config, log: Logger): void {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Each worker reads the configuration again itself (and polls its files on its own).
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
 }
 
 main();

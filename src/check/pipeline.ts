@@ -3,7 +3,7 @@ import type { ExchangeCache, ExchangedToken } from '../exchange/cache.js';
 import { actorToken } from '../exchange/actor.js';
 import type { TargetSelector } from '../exchange/targets.js';
 import type { TokenExchanger } from '../exchange/token-exchange.js';
-import type { TraceParent, Tracing } from '../ops/tracing.js';
+import type { TraceParent } from '../ops/tracing.js';
 import { inboundToken, type InboundToken } from '../validation/inbound-token.js';
 import type { Principal } from '../validation/principal.js';
 import { requireScopes } from '../validation/scopes.js';
@@ -35,8 +35,6 @@ export interface PipelineOptions {
   readonly cache: ExchangeCache;
   /** RFC 9728 metadata paths a Check may be answered for directly (issue: "RFC 9728 through the proxy") */
   readonly metadataPaths: ReadonlySet<string>;
-  /** when tracing is on: spans for the calls a check makes, under the request's trace */
-  readonly tracing?: Tracing | undefined;
 }
 
 const RESOURCE_METADATA = new AuthzError('resource_metadata', 'protected resource metadata');
@@ -51,7 +49,8 @@ const RESOURCE_METADATA = new AuthzError('resource_metadata', 'protected resourc
 export class CheckPipeline {
   constructor(private readonly options: PipelineOptions) {}
 
-  decide(request: CheckRequest): Decision | Promise<Decision> {
+  /** `parent`: when tracing is on, the check's span, under which the calls it makes are traced. */
+  decide(request: CheckRequest, parent?: TraceParent): Decision | Promise<Decision> {
     let token: InboundToken | undefined;
     try {
       const view = requestView(request);
@@ -61,7 +60,6 @@ export class CheckPipeline {
       const http = request.attributes!.request!.http!;
       refuseQueryToken(http.path);
       if (http.body !== undefined || http.raw_body !== undefined) refuseBodyToken(view, http.body ?? Buffer.from(http.raw_body!).toString('latin1'));
-      const parent = this.options.tracing?.parentOf(view);
       const principal = this.options.validator.validate(token, parent);
       const known = token;
       if (principal instanceof Promise) return principal.then((resolved) => this.#exchange(request, view, known, resolved, parent), (error) => deny(error, known));

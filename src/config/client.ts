@@ -12,12 +12,13 @@ export interface ClientValues {
   readonly keyId: string | undefined;
   readonly assertionAlg: string | undefined;
   readonly assertionAudience: 'token_endpoint' | 'issuer' | undefined;
+  readonly assertionFile: string | undefined;
   readonly certFile: string | undefined;
   readonly keyFile: string | undefined;
 }
 
 /** Names a client setting in a problem line ("EXCHANGE_CLIENT_SECRET", "config.yaml:9: targets[0].exchange_client_secret"). */
-export type Label = (suffix: 'ID' | 'SECRET' | 'AUTH_METHOD' | 'PRIVATE_KEY_FILE' | 'ASSERTION_ALG' | 'CERT_FILE' | 'KEY_FILE') => string;
+export type Label = (suffix: 'ID' | 'SECRET' | 'AUTH_METHOD' | 'PRIVATE_KEY_FILE' | 'ASSERTION_ALG' | 'ASSERTION_FILE' | 'CERT_FILE' | 'KEY_FILE') => string;
 
 /**
  * Completes and checks one client: what each authentication method needs is
@@ -38,6 +39,7 @@ export function buildClient(values: ClientValues, label: Label, readFile: ReadFi
   }
   const signingKey = authMethod === 'private_key_jwt' ? loadSigningKey(values, label, readFile, problems) : undefined;
   const tls = authMethod === 'tls_client_auth' ? loadCertificate(values, label, readFile, problems) : undefined;
+  if (authMethod === 'client_assertion_file') checkAssertionFile(values, label, readFile, problems);
   if (problems.length > before) return undefined;
   return {
     id: values.id!,
@@ -45,6 +47,7 @@ export function buildClient(values: ClientValues, label: Label, readFile: ReadFi
     secret: values.secret,
     signingKey,
     assertionAudience: values.assertionAudience ?? 'token_endpoint',
+    assertionFile: authMethod === 'client_assertion_file' ? values.assertionFile : undefined,
     tls,
   };
 }
@@ -108,6 +111,19 @@ function loadSigningKey(values: ClientValues, label: Label, readFile: ReadFile, 
     return undefined;
   }
   return { key, alg, kid: values.keyId ?? jwkKid };
+}
+
+/**
+ * The platform's assertion file must exist and hold a compact JWT now; its
+ * lifetime is checked at each use, since the platform rotates it.
+ */
+function checkAssertionFile(values: ClientValues, label: Label, readFile: ReadFile, problems: string[]): void {
+  if (values.assertionFile === undefined) {
+    problems.push(`${label('ASSERTION_FILE')}: is required for client_assertion_file`);
+    return;
+  }
+  const text = read(values.assertionFile, label('ASSERTION_FILE'), readFile, problems);
+  if (text !== undefined && !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(text.trim())) problems.push(`${label('ASSERTION_FILE')}: ${values.assertionFile} does not hold a JWT`);
 }
 
 function loadCertificate(values: ClientValues, label: Label, readFile: ReadFile, problems: string[]): ClientConfig['tls'] {

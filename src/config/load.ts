@@ -85,7 +85,8 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
       connectionWindowBytes: service.connectionWindowBytes,
     },
     serveResourceMetadata: service.serveResourceMetadata,
-    tracing: service.tracing,
+    tracing: tracingOn(service.tracing, env),
+    reloadPollSeconds: service.reloadPollSeconds,
     shutdownGraceMs: service.shutdownGraceMs,
     workers: service.workers,
     heapGrowingPercent: service.heapGrowingPercent,
@@ -154,6 +155,7 @@ function clientValues(values: IssuerValues | TargetValues): ClientValues {
     keyId: values.clientKeyId,
     assertionAlg: values.clientAssertionAlg,
     assertionAudience: values.clientAssertionAudience,
+    assertionFile: values.clientAssertionFile,
     certFile: values.clientCertFile,
     keyFile: values.clientKeyFile,
   };
@@ -279,6 +281,12 @@ function buildMatch(entry: Entry, name: string, problems: string[]): TargetMatch
     else match[field] = field === 'hosts' ? list.map((host: string) => host.toLowerCase()) : list;
   }
   return match as unknown as TargetMatch;
+}
+
+/** TRACING, else on when an OTLP endpoint is set; `OTEL_SDK_DISABLED=true` (OpenTelemetry's own switch) wins. */
+function tracingOn(setting: boolean | undefined, env: Environment): boolean {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
+  return setting ?? !!(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
 /** SPEC §2: http:// only for loopback unless ALLOW_INSECURE_HTTP (tokens and secrets travel on these calls). */

@@ -39,6 +39,8 @@ export interface Config {
   };
   readonly serveResourceMetadata: boolean;
   readonly tracing: boolean;
+  /** seconds between checks of the configuration's files for a change; 0 = SIGHUP only */
+  readonly reloadPollSeconds: number;
   readonly shutdownGraceMs: number;
   readonly workers: number;
   /** V8 `--heap-growing-percent`; 0 = V8's default */
@@ -67,6 +69,8 @@ export interface ClientConfig {
   /** private_key_jwt (RFC 7523 §2.2) */
   readonly signingKey: { readonly key: KeyObject; readonly alg: string; readonly kid: string | undefined } | undefined;
   readonly assertionAudience: 'token_endpoint' | 'issuer';
+  /** client_assertion_file (RFC 7523 §2.2): the file the platform writes the assertion to */
+  readonly assertionFile: string | undefined;
   /** tls_client_auth (RFC 8705 §2): PEM certificate and key */
   readonly tls: { readonly cert: string; readonly key: string } | undefined;
 }

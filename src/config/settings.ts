@@ -26,7 +26,7 @@ function setting<T, const S extends Omit<SettingSpec<T>, 'parse'>>(parse: Parser
   return { ...spec, parse };
 }
 
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'] as const;
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'client_assertion_file', 'tls_client_auth', 'none'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 export const PROFILES = ['rfc8693', 'keycloak', 'okta', 'auth0', 'entra_obo'] as const;
 export type Profile = (typeof PROFILES)[number];
@@ -46,6 +46,7 @@ function clientSettings<const P extends 'CLIENT' | 'EXCHANGE_CLIENT'>(prefix: P,
     keyId: setting(text, { env: `${prefix}_KEY_ID`, ...from('KEY_ID'), doc: '`private_key_jwt`: `kid` of the assertion (default: the JWK\'s `kid`).' }),
     assertionAlg: setting(oneOf(ASYMMETRIC_ALGORITHMS), { env: `${prefix}_ASSERTION_ALG`, ...from('ASSERTION_ALG'), doc: '`private_key_jwt`: signing algorithm (default: from the key type).' }),
     assertionAudience: setting(oneOf(['token_endpoint', 'issuer'] as const), { env: `${prefix}_ASSERTION_AUDIENCE`, ...(inherit ? from('ASSERTION_AUDIENCE') : { default: 'token_endpoint' }), doc: '`private_key_jwt`: the assertion\'s `aud`, the endpoint called or the issuer.' }),
+    assertionFile: setting(text, { env: `${prefix}_ASSERTION_FILE`, ...from('ASSERTION_FILE'), doc: '`client_assertion_file`: file holding a JWT the platform mints and rotates (a Kubernetes projected service-account token, a SPIFFE JWT-SVID), sent as the client assertion (RFC 7523 §2.2); read again when it changes (see "Secretless client authentication").' }),
     certFile: setting(text, { env: `${prefix}_CERT_FILE`, ...from('CERT_FILE'), doc: '`tls_client_auth`: PEM client certificate (RFC 8705 §2).' }),
     keyFile: setting(text, { env: `${prefix}_KEY_FILE`, ...from('KEY_FILE'), doc: '`tls_client_auth`: PEM key of the client certificate.' }),
   };
@@ -69,7 +70,8 @@ export const SERVICE_SETTINGS = {
   defaultTarget: setting(text, { env: 'DEFAULT_TARGET', derivedDefault: 'the only target', doc: 'Target used when no rule matches (`CONFIG_FILE` with several targets); none means 403.' }),
   targetContextKey: setting(text, { env: 'TARGET_CONTEXT_KEY', default: 'target', doc: 'Envoy `context_extensions` key that names the target of a route.' }),
   serveResourceMetadata: setting(boolean, { env: 'SERVE_RESOURCE_METADATA', default: 'true', doc: 'Answer a Check for exactly the RFC 9728 metadata path (GET) with the document itself (a 200 local reply), so the proxy needs no extra route.' }),
-  tracing: setting(boolean, { env: 'TRACING', default: 'false', doc: 'OpenTelemetry spans (W3C `traceparent` from the request) around introspection and exchange calls; needs an SDK preloaded (see "Tracing").' }),
+  tracing: setting(boolean, { env: 'TRACING', derivedDefault: 'on when `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set', doc: 'OpenTelemetry traces: a span per check, parented on the proxy\'s `traceparent` or B3 headers, with a span per call to the authorization server; the SDK is configured by the standard `OTEL_*` variables, and `OTEL_SDK_DISABLED=true` turns it off (see "Tracing").' }),
+  reloadPollSeconds: setting(integer(0, 3600), { env: 'RELOAD_POLL_SECONDS', default: '5', doc: 'How often the files the configuration names (`CONFIG_FILE`, each `…_FILE`, keys, certificates) are checked for a change, which reloads the configuration as SIGHUP does; 0 = only on SIGHUP (see "Reload").' }),
   maxConnectionAgeMs: setting(integer(0, 86_400_000), { env: 'MAX_CONNECTION_AGE_MS', default: '300000', doc: 'gRPC connections are closed (gracefully) after this long, so Envoy rebalances after scale-out; 0 = never.' }),
   maxConnectionAgeGraceMs: setting(integer(0, 3_600_000), { env: 'MAX_CONNECTION_AGE_GRACE_MS', default: '30000', doc: 'Time in-flight checks get on an aged connection.' }),
   keepaliveTimeMs: setting(integer(10_000, 86_400_000), { env: 'KEEPALIVE_TIME_MS', default: '7200000', doc: 'Server HTTP/2 PING interval on idle connections (gRPC default, 2 h; Envoy sends none by default).' }),

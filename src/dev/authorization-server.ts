@@ -68,6 +68,15 @@ export interface ExchangeClient {
   authMethod?: ClientAuthMethod;
   /** private_key_jwt: the client's public JWK Set (the service signs assertions with the private key) */
   jwks?: { keys: JWK[] };
+  /**
+   * private_key_jwt with keys fetched from this URL instead (oidc-provider client `jwks_uri`): a
+   * platform's issuer (a Kubernetes cluster, a SPIFFE trust domain) that mints the assertions. As
+   * Entra ID does with a federated token, such an assertion may be presented again until it
+   * expires (a hook of this server: oidc-provider alone wants a fresh `jti` each time). Its `iss`
+   * and `sub` must both be the client id (oidc-provider's rule; Entra ID and Keycloak instead match
+   * the platform's `iss` and `sub` against a federated credential of the client).
+   */
+  jwksUri?: string;
   /** tls_client_auth: the certificate subject DN the client must present (oidc-provider `tls_client_auth_subject_dn`), RFC 4514 form, e.g. 'CN=mcp-gateway,O=Example' */
   tlsSubjectDn?: string;
 }
@@ -104,6 +113,8 @@ export interface ExchangeRecord {
   clientId: string;
   /** the form parameters received (subject_token and grant_type included); repeated parameters are arrays */
   params: Record<string, string | string[]>;
+  /** the W3C `traceparent` header, when the caller sent one */
+  traceparent?: string;
 }
 
 /** A running local authorization server. */
@@ -138,6 +149,8 @@ export interface AuthorizationServer {
   revoke(token: string): Promise<void>;
   /** Get a real access token from the server's own token endpoint with the client_credentials grant for client 'demo-app' (secret 'demo-app-secret', registered automatically) and resource=options.resource. */
   clientCredentialsToken(scope?: string): Promise<string>;
+  /** Accept only `secret` from now on for client `id` (a rotated client secret). */
+  setClientSecret(id: string, secret: string): void;
   /** Publish a new signing key (new kid) and sign future tokens with it; the old key stays in the JWKS unless dropOld is true. */
   rotateKey(dropOld?: boolean): Promise<void>;
   close(): Promise<void>;
@@ -214,6 +227,8 @@ interface OidcProvider {
   ): void;
   AccessToken: OidcTokenModelClass;
   ClientCredentials: OidcTokenModelClass;
+  /** RFC 7523 §3 item 7 replay check of client assertions (`jti` seen before) */
+  ReplayDetection: { unique(iss: string, jti: string, exp: number): Promise<boolean> };
 }
 
 type OidcError = new (description?: string) => Error;
@@ -573,6 +588,8 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
 
   const exchanges: ExchangeRecord[] = [];
   let introspections = 0;
+  /** client secrets replaced by setClientSecret */
+  const rotatedSecrets = new Map<string, string>();
   /** the request being handled (for the client-secret placement check) */
   const requestContext = new AsyncLocalStorage<OidcContext>();
   const strictSecretMethods = profile !== 'keycloak' && profile !== 'entra_obo';
@@ -935,7 +952,8 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     for (const [name, value] of Object.entries(ctx.oidc.body)) {
       params[name] = Array.isArray(value) ? [...value] : value;
     }
-    exchanges.push({ clientId, params });
+    const traceparent = ctx.req.headers.traceparent;
+    exchanges.push({ clientId, params, ...(typeof traceparent === 'string' ? { traceparent } : {}) });
 
     if (as.exchangeDelayMs > 0) await sleep(as.exchangeDelayMs, undefined, { signal: closing.signal });
 
@@ -955,7 +973,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     if ((method === 'client_secret_basic' || method === 'client_secret_post') && !client.secret) {
       throw new TypeError(`client ${client.id}: ${method} needs a secret`);
     }
-    if (method === 'private_key_jwt' && !client.jwks?.keys.length) throw new TypeError(`client ${client.id}: private_key_jwt needs jwks`);
+    if (method === 'private_key_jwt' && !client.jwks?.keys.length && !client.jwksUri) throw new TypeError(`client ${client.id}: private_key_jwt needs jwks or jwksUri`);
     if (method === 'tls_client_auth' && !client.tlsSubjectDn) throw new TypeError(`client ${client.id}: tls_client_auth needs tlsSubjectDn`);
   }
 
@@ -976,10 +994,11 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
         scope: RESOURCE_SCOPE,
       },
       {
-        client_secret: method === 'client_secret_basic' || method === 'client_secret_post' ? client.secret : undefined,
+        client_secret: method === 'client_secret_basic' || method === 'client_secret_post' ? (rotatedSecrets.get(client.id) ?? client.secret) : undefined,
         // private_key_jwt: token_endpoint_auth_signing_alg stays unset, so any asymmetric
         // algorithm of CLIENT_AUTH_SIGNING_ALGS is accepted.
-        jwks: method === 'private_key_jwt' ? client.jwks : undefined,
+        jwks: method === 'private_key_jwt' && !client.jwksUri ? client.jwks : undefined,
+        jwks_uri: method === 'private_key_jwt' ? client.jwksUri : undefined,
         tls_client_auth_subject_dn: method === 'tls_client_auth' ? client.tlsSubjectDn : undefined,
       },
     );
@@ -1021,6 +1040,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
           scopes: ['openid', 'offline_access', ...RESOURCE_SCOPE.split(' ')],
           clientAuthMethods: CLIENT_AUTH_METHODS,
           enabledJWA: { clientAuthSigningAlgValues: CLIENT_AUTH_SIGNING_ALGS },
+          // Client jwks_uri fetches: oidc-provider refuses special-use addresses (SSRF protection), but
+          // this server and the platform issuers of its tests live on loopback. Dev/test tool only.
+          fetch: (url: string, init: Record<string, unknown>) => undiciFetch(url, { ...init, dispatcher: undefined } as never),
           discovery,
           features: {
             // No browser flows here; disabling devInteractions also avoids its console warning.
@@ -1121,6 +1143,13 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
         ['audience', 'resource'],
       );
     }
+    // Platform-minted assertions (clients with a jwksUri) are reusable until they expire, as a federated token is.
+    const reusable = new Set([...options.exchangeClients, ...extraIntrospectionClients].filter((client) => client.jwksUri).map((client) => client.id));
+    if (reusable.size > 0) {
+      const replay = provider.ReplayDetection;
+      const unique = replay.unique.bind(replay);
+      replay.unique = async (iss, jti, exp) => reusable.has(iss) || unique(iss, jti, exp);
+    }
     return provider;
   }
 
@@ -1184,6 +1213,16 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
         throw new Error(`client_credentials grant failed: ${response.status} ${JSON.stringify(body)}`);
       }
       return body.access_token;
+    },
+
+    setClientSecret(id, secret) {
+      const client = [...options.exchangeClients, ...extraIntrospectionClients].find((candidate) => candidate.id === id);
+      if (!client?.secret) throw new TypeError(`setClientSecret: ${id} is not a client with a secret`);
+      rotatedSecrets.set(id, secret);
+      // oidc-provider reads client metadata once, at construction: later requests go to a new Provider (as in rotateKey).
+      mainProvider = buildProvider('main');
+      handle = mainProvider.callback();
+      if (aliasServer) handleAlias = buildProvider('alias').callback();
     },
 
     async rotateKey(dropOld = false) {

@@ -27,12 +27,17 @@ export class SharedExchangeCache {
 
   constructor(
     private readonly store: RedisStore,
-    /** `CACHE_KEYS_FILE`: the first writes, all read */
-    private readonly keys: readonly CacheKey[],
+    /** `CACHE_KEYS_FILE`: the first writes, all read; a reload may replace them ({@link useKeys}) */
+    private keys: readonly CacheKey[],
     private readonly clock: Clock,
     private readonly metrics: Metrics,
     private readonly warn: SharedCacheWarning,
   ) {}
+
+  /** SPEC §4b rotation on reload: a new first line writes under the new kid from now on. */
+  useKeys(keys: readonly CacheKey[]): void {
+    if (keys.length > 0) this.keys = keys;
+  }
 
   /** The entry for `name` if some replica stored one that opens and is not about to expire; otherwise undefined. */
   async get(name: EntryName): Promise<SharedEntry | undefined> {

@@ -7,7 +7,7 @@ import { retryAfterSeconds } from '../oauth/retry-after.js';
 import type { ClientAuthentication } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { TraceParent, Tracing } from '../ops/tracing.js';
+import type { TraceParent } from '../ops/tracing.js';
 import type { Clock } from '../clock.js';
 import { BreakerOpenError, CircuitBreaker } from './breaker.js';
 import { requestBody, requestShape, type RequestShape } from './request-body.js';
@@ -104,7 +104,6 @@ export class TokenExchanger {
     private readonly authenticate: ClientAuthentication,
     private readonly metrics: Metrics,
     private readonly clock: Clock,
-    private readonly tracing?: Tracing,
   ) {
     this.#shape = requestShape(target);
     this.#breaker = new CircuitBreaker(clock);
@@ -122,10 +121,9 @@ export class TokenExchanger {
       const endpoint = await this.endpoint();
       const credentials = await this.authenticate(endpoint);
       const body = requestBody(this.#shape, credentials.params, subjectToken, actorToken);
-      const send = (trace: Record<string, string>) => this.http.postForm(endpoint, body, { ...credentials.headers, ...trace });
-      const attributes = { 'server.address': new URL(endpoint).host, 'authz.target': this.target.name };
-      const call = async (trace: Record<string, string>) => processExchangeResponse(await send(trace), this.target.requestedTokenType, this.target.profile, this.clock());
-      const result = await this.#breaker.run(() => (this.tracing && parent ? this.tracing.span('token exchange', parent, attributes, call) : call({})));
+      const span = { name: 'token exchange', parent, attributes: { 'authz.target': this.target.name } };
+      const call = async () => processExchangeResponse(await this.http.postForm(endpoint, body, credentials.headers, span), this.target.requestedTokenType, this.target.profile, this.clock());
+      const result = await this.#breaker.run(call);
       this.metrics.exchange('ok', (performance.now() - started) / 1000);
       return result;
     } catch (error) {

@@ -6,6 +6,8 @@ import type { CheckResponse, ResponseBuilder } from '../check/response.js';
 import { AuthzError, GarbageAnswerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { CheckSpan, Tracing } from '../ops/tracing.js';
+import { requestView } from '../check/request.js';
 import { fingerprintOf } from '../validation/inbound-token.js';
 
 /**
@@ -23,33 +25,37 @@ const DEADLINE_PASSED = new AuthzError('deadline', 'the authorization server did
  * waiting (the exchange goes on and fills the cache for the retry); every path
  * returns the callback so no branch answers twice.
  */
-export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseBuilder, metrics: Metrics, log: Logger) {
-  const answer = (decision: Decision, started: number, callback: sendUnaryData<CheckResponse | Buffer>) => {
+export function createCheckHandler(pipeline: Pick<CheckPipeline, 'decide'>, responses: ResponseBuilder, metrics: Metrics, log: Logger, tracing?: Tracing) {
+  const answer = (decision: Decision, started: number, callback: sendUnaryData<CheckResponse | Buffer>, span?: CheckSpan) => {
     const seconds = (performance.now() - started) / 1000;
     const outcome = decision.allowed ? 'allowed' : decision.error.code;
     metrics.check(outcome, decision.exchanger?.target.name ?? '');
     metrics.grpcHandled(decision.allowed ? GRPC_OK : OUTCOMES[decision.error.code].grpcCode, seconds);
-    logDecision(log, decision, seconds);
+    if (span) tracing!.endServer(span, { 'rpc.grpc.status_code': 0, 'authz.outcome': outcome }, SERVER_SIDE.has(outcome));
+    logDecision(log, decision, seconds, span && tracing!.ids(span));
     return callback(null, decision.allowed ? responses.allowEncoded(decision.exchanged, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
   };
 
   return (call: ServerUnaryCall<CheckRequest, CheckResponse | Buffer>, callback: sendUnaryData<CheckResponse | Buffer>): void => {
     const started = performance.now();
     metrics.grpcStarted();
+    const request = call.request ?? {};
+    // Tracing off: no span, no context, nothing allocated (the cache-hit path stays as it is).
+    const span = tracing ? tracing.startServer(CHECK_METHOD, requestView(request), CHECK_ATTRIBUTES) : undefined;
     let decision: Decision | Promise<Decision>;
     try {
-      decision = pipeline.decide(call.request ?? {});
+      decision = span ? tracing!.within(span, () => pipeline.decide(request, span.context)) : pipeline.decide(request);
     } catch (error) {
       decision = { allowed: false, error: new AuthzError('internal', 'the check failed unexpectedly', { cause: error }) };
     }
-    if (!(decision instanceof Promise)) return answer(decision, started, callback);
+    if (!(decision instanceof Promise)) return answer(decision, started, callback, span);
 
     let answered = false;
     const once = (settled: Decision) => {
       if (answered) return;
       answered = true;
       clearTimeout(timer);
-      return answer(settled, started, callback);
+      return answer(settled, started, callback, span);
     };
     const budget = Number(call.getDeadline()) - Date.now();
     const timer = Number.isFinite(budget) ? setTimeout(() => once({ allowed: false, error: DEADLINE_PASSED }), Math.max(0, budget - deadlineMargin(budget))) : undefined;
@@ -57,17 +63,23 @@ export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseB
   };
 }
 
+/** The SERVER span of a Check: OpenTelemetry RPC conventions (`{service}/{method}`). */
+const CHECK_METHOD = 'envoy.service.auth.v3.Authorization/Check';
+const CHECK_ATTRIBUTES = { 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check' } as const;
+/** Outcomes that are this side's failure (answered 5xx): the Check span is marked as an error, though gRPC itself answered OK. */
+const SERVER_SIDE = new Set(['internal', 'misconfigured', 'unavailable', 'deadline']);
+
 /** Denials that point at the operator's side are logged louder than a client's bad token. */
 const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 'warn', deadline: 'warn', no_target: 'warn' } as const;
 
 /**
  * One line per check (issue 4 item 7): outcome, target, subject and token
- * fingerprints, duration. Never a token. Written as a template rather than
+ * fingerprints, duration, and the trace when there is one. Never a token. Written as a template rather than
  * through the generic logger (this runs once per Check): every member is a
  * fixed name, and every value is a number, a boolean, a base64url fingerprint
  * or a JSON-quoted string.
  */
-export function logDecision(log: Logger, decision: Decision, seconds: number): void {
+export function logDecision(log: Logger, decision: Decision, seconds: number, trace?: { readonly traceId: string; readonly spanId: string }): void {
   // SPEC §3: a garbage answer from the token endpoint is logged as an error naming the fault.
   const level = decision.allowed ? 'info' : decision.error instanceof GarbageAnswerError ? 'error' : (LEVEL_BY_CODE[decision.error.code as keyof typeof LEVEL_BY_CODE] ?? 'info');
   if (!log.enabled(level)) return;
@@ -82,6 +94,8 @@ export function logDecision(log: Logger, decision: Decision, seconds: number): v
     const cause = causeName(decision.error.cause);
     if (cause !== undefined) members += `,"cause":${JSON.stringify(cause)}`;
   }
+  // Hex ids from the tracer: safe unquoted-content strings.
+  if (trace) members += `,"trace_id":"${trace.traceId}","span_id":"${trace.spanId}"`;
   log.preformatted(level, 'check', members);
 }
 

@@ -5,15 +5,19 @@ import type { Decision } from '../check/pipeline.js';
 import type { ResponseBuilder } from '../check/response.js';
 import { AuthzError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { CheckSpan, Tracing } from '../ops/tracing.js';
+import { requestView } from '../check/request.js';
 import { checkRequestOf } from './request.js';
 import { httpAnswerOf, type HttpAnswer } from './response.js';
 
 export interface HttpAuthzOptions {
-  pipeline: { decide(request: CheckRequest): Decision | Promise<Decision> };
+  pipeline: { decide(request: CheckRequest, parent?: CheckSpan['context']): Decision | Promise<Decision> };
   responses: Pick<ResponseBuilder, 'allow' | 'deny'>;
   log: Logger;
-  /** called once per answered request with the decision (an `internal` one when the pipeline threw), its duration and the HTTP answer, for metrics and the decision log line */
-  onDecision?: (decision: Decision, seconds: number, answered: { method: string | undefined; status: number }) => void;
+  /** called once per answered request with the decision (an `internal` one when the pipeline threw), its duration, the HTTP answer and the trace, for metrics and the decision log line */
+  onDecision?: (decision: Decision, seconds: number, answered: { method: string | undefined; status: number }, trace?: { readonly traceId: string; readonly spanId: string }) => void;
+  /** when tracing is on: an HTTP SERVER span per request, parented on the proxy's trace headers */
+  tracing?: Tracing | undefined;
   /**
    * Largest request head (request line + headers) accepted; above it Node answers 431
    * before the pipeline runs. Default 32 KiB, so a token of `MAX_TOKEN_BYTES` (16 KiB by
@@ -107,19 +111,23 @@ export class HttpAuthzServer {
     const started = performance.now();
     discardBody(request, response);
     let pending: Decision | Promise<Decision>;
+    let span: CheckSpan | undefined;
     try {
-      pending = this.#options.pipeline.decide(checkRequestOf(request));
+      const check = checkRequestOf(request);
+      const { tracing } = this.#options;
+      span = tracing?.startServer(request.method ?? 'HTTP', requestView(check), { 'http.request.method': request.method ?? '', 'url.path': (request.url ?? '/').split('?')[0]! });
+      pending = span ? tracing!.within(span, () => this.#options.pipeline.decide(check, span!.context)) : this.#options.pipeline.decide(check);
     } catch (error) {
       pending = this.#failed(error);
     }
-    if (!isPromise(pending)) return this.#answer(pending, started, response);
+    if (!isPromise(pending)) return this.#answer(pending, started, response, span);
     pending.then(
-      (decision) => this.#answer(decision, started, response),
-      (error: unknown) => this.#answer(this.#failed(error), started, response),
+      (decision) => this.#answer(decision, started, response, span),
+      (error: unknown) => this.#answer(this.#failed(error), started, response, span),
     );
   }
 
-  #answer(decision: Decision, started: number, response: ServerResponse): void {
+  #answer(decision: Decision, started: number, response: ServerResponse, span?: CheckSpan): void {
     let answered = decision;
     let answer: HttpAnswer;
     try {
@@ -128,8 +136,10 @@ export class HttpAuthzServer {
       answered = this.#failed(error);
       answer = this.#fallback(answered.error);
     }
+    const { tracing } = this.#options;
+    if (span) tracing!.endServer(span, { 'http.response.status_code': answer.status, 'authz.outcome': answered.allowed ? 'allowed' : answered.error.code }, answer.status >= 500);
     try {
-      this.#options.onDecision?.(answered, (performance.now() - started) / 1000, { method: response.req.method, status: answer.status });
+      this.#options.onDecision?.(answered, (performance.now() - started) / 1000, { method: response.req.method, status: answer.status }, span && tracing!.ids(span));
     } catch (error) {
       this.#options.log.error('http authorization: onDecision failed', { cause: causeName(error) });
     }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { readFile, stat } from 'node:fs/promises';
+import { decodeJwt, SignJWT } from 'jose';
 import type { Clock } from '../clock.js';
 import type { ClientConfig } from '../config/model.js';
+import { AuthzError } from '../errors.js';
 
 /** What client authentication adds to one request: headers and body parameters. */
 export interface ClientCredentials {
@@ -28,6 +30,8 @@ const ASSERTION_LIFETIME_SECONDS = 60;
  * - `client_secret_post` (RFC 6749 §2.3.1): both in the body;
  * - `private_key_jwt` (RFC 7523 §2.2): a signed assertion with a fresh `jti` and a short `exp`,
  *   `aud` the endpoint called or the issuer;
+ * - `client_assertion_file` (RFC 7523 §2.2): an assertion the platform mints and rotates in a file
+ *   (Kubernetes projected service-account token, SPIFFE JWT-SVID), see {@link AssertionFile};
  * - `tls_client_auth` (RFC 8705 §2): the certificate is on the connection; `client_id` in the body;
  * - `none` (RFC 6749 §2.1 public client): `client_id` in the body.
  */
@@ -63,5 +67,52 @@ export function clientAuthentication(client: ClientConfig, issuer: string, clock
         return { headers: {}, params: [['client_id', client.id], ['client_assertion_type', JWT_BEARER_ASSERTION], ['client_assertion', assertion]] };
       };
     }
+    case 'client_assertion_file': {
+      const file = new AssertionFile(client.assertionFile!, clock);
+      return async () => ({ headers: {}, params: [['client_id', client.id], ['client_assertion_type', JWT_BEARER_ASSERTION], ['client_assertion', await file.current()]] });
+    }
+  }
+}
+
+/**
+ * A client assertion the platform writes to a file and replaces before it
+ * expires (a Kubernetes projected token is rewritten by swapping a `..data`
+ * symlink). The file is read again when its identity, size or time changes;
+ * an assertion past its `exp` is never sent: the exchange fails as
+ * `misconfigured` (500), whose log line says so (the description reaches the
+ * caller too, so it names no path), and the authorization server sees no
+ * doomed call.
+ */
+export class AssertionFile {
+  #stamp = '';
+  #assertion = '';
+  #expiresAt = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The current assertion; throws `misconfigured` when it cannot be read or has expired. */
+  async current(): Promise<string> {
+    try {
+      const info = await stat(this.path);
+      const stamp = `${info.ino}:${info.size}:${info.mtimeMs}`;
+      if (stamp !== this.#stamp) {
+        const assertion = (await readFile(this.path, 'utf8')).trim();
+        const { exp } = decodeJwt(assertion);
+        this.#assertion = assertion;
+        this.#expiresAt = typeof exp === 'number' ? exp * 1000 : Infinity;
+        this.#stamp = stamp;
+      }
+    } catch (error) {
+      this.#stamp = '';
+      throw new AuthzError('misconfigured', 'the client assertion file cannot be read as a JWT', { cause: error });
+    }
+    // RFC 7523 §3 item 4: an expired assertion must be rejected; it is not worth sending.
+    if (this.#expiresAt <= this.clock()) {
+      throw new AuthzError('misconfigured', `the client assertion file holds an assertion that expired at ${new Date(this.#expiresAt).toISOString()}; the platform has not replaced it`);
+    }
+    return this.#assertion;
   }
 }

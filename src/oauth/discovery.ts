@@ -24,11 +24,13 @@ export function metadataUrls(issuer: string): string[] {
   ];
 }
 
+const DISCOVERY_SPAN = { name: 'discovery' };
+
 /** Fetches and checks the metadata document; the first location that answers 200 wins. */
 export async function discover(http: HttpClient, issuer: string): Promise<Record<string, unknown>> {
   let lastStatus = 0;
   for (const url of metadataUrls(issuer)) {
-    const response = await http.get(url);
+    const response = await http.get(url, {}, undefined, DISCOVERY_SPAN);
     if (response.status !== 200) {
       lastStatus = response.status;
       continue;

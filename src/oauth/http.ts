@@ -1,6 +1,19 @@
 import { rootCertificates } from 'node:tls';
+import type { Context } from '@opentelemetry/api';
 import { Agent, request } from 'undici';
 import { AuthzError } from '../errors.js';
+
+/** What a traced call is called and where it belongs: a CLIENT span under `parent` (default: the active context). */
+export interface CallSpan {
+  readonly name: string;
+  readonly parent?: Context | undefined;
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** Wraps one call in a CLIENT span when tracing is on; `call` gets the headers that continue the trace (`traceparent`). */
+export interface HttpTracer {
+  client<T extends { readonly status: number }>(span: CallSpan, method: string, url: string, call: (headers: Record<string, string>) => Promise<T>): Promise<T>;
+}
 
 export interface HttpLimits {
   /** whole-call limit: connect, headers and body each fit inside it */
@@ -22,7 +35,8 @@ export interface HttpResponse {
 
 /**
  * The one HTTP client for every call to the authorization server: discovery,
- * JWKS (through jose's `customFetch`) and token exchange. One bounded undici
+ * JWKS (through jose's `customFetch`) and token exchange; each call in a
+ * CLIENT span when a tracer is given. One bounded undici
  * Agent (keep-alive `request`, not `fetch`, which costs several times the CPU);
  * every failure to get a complete response becomes `AuthzError('unavailable')`.
  * A client that authenticates with a certificate gets its own instance, since
@@ -31,10 +45,12 @@ export interface HttpResponse {
 export class HttpClient {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
+  readonly #tracer: HttpTracer | undefined;
 
-  constructor(limits: HttpLimits) {
+  constructor(limits: HttpLimits, tracer?: HttpTracer) {
     if (!(limits.timeoutMs > 0) || !(limits.maxResponseBytes > 0)) throw new TypeError('HttpClient limits must be positive');
     this.#timeoutMs = limits.timeoutMs;
+    this.#tracer = tracer;
     this.#agent = new Agent({
       connect: {
         timeout: limits.timeoutMs,
@@ -48,20 +64,25 @@ export class HttpClient {
     });
   }
 
-  get(url: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
-    return this.#send(url, 'GET', headers, undefined, signal);
+  get(url: string, headers: Record<string, string> = {}, signal?: AbortSignal, span?: CallSpan): Promise<HttpResponse> {
+    return this.#traced(url, 'GET', headers, undefined, signal, span);
   }
 
   /** POSTs an `application/x-www-form-urlencoded` body (RFC 6749 Appendix B). */
-  postForm(url: string, body: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
-    return this.#send(url, 'POST', { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body);
+  postForm(url: string, body: string, headers: Record<string, string> = {}, span?: CallSpan): Promise<HttpResponse> {
+    return this.#traced(url, 'POST', { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body, undefined, span);
   }
 
   /** A `fetch`-shaped adapter for jose's `customFetch`, so JWKS calls share the agent and its limits. */
   readonly fetch = async (url: string, options: { headers: Headers; signal: AbortSignal }): Promise<Response> => {
-    const response = await this.#send(url, 'GET', Object.fromEntries(options.headers), undefined, options.signal);
+    const response = await this.#traced(url, 'GET', Object.fromEntries(options.headers), undefined, options.signal, JWKS_SPAN);
     return new Response(response.body, { status: response.status, headers: { 'content-type': response.contentType } });
   };
+
+  #traced(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined, span: CallSpan | undefined): Promise<HttpResponse> {
+    if (!this.#tracer) return this.#send(url, method, headers, body, signal);
+    return this.#tracer.client(span ?? { name: method }, method, url, (trace) => this.#send(url, method, { ...headers, ...trace }, body, signal));
+  }
 
   async #send(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal?: AbortSignal): Promise<HttpResponse> {
     const deadline = AbortSignal.timeout(this.#timeoutMs);
@@ -88,6 +109,8 @@ export class HttpClient {
     return this.#agent.close();
   }
 }
+
+const JWKS_SPAN: CallSpan = { name: 'jwks' };
 
 /** The error's code or name only: undici messages can quote URLs, never tokens, but stay terse. */
 function describe(error: unknown): string {

@@ -80,6 +80,8 @@ export class Metrics {
   readonly #sharedErrorsBy = memo((reason: string) => this.#sharedErrors.labels(reason));
   readonly #sharedSeconds = new Histogram({ name: `${METRIC_PREFIX}shared_cache_duration_seconds`, help: 'Time of a shared-cache lookup, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly #sharedSecondsBy = memo((outcome: string) => this.#sharedSeconds.labels(outcome));
+  readonly #configReloads = new Counter({ name: `${METRIC_PREFIX}config_reloads_total`, help: 'Configuration reloads (SIGHUP or a changed file), by result: ok, or failed (the running configuration stays).', labelNames: ['result'], registers: [this.registry] });
+  readonly #configReloadsBy = memo((result: string) => this.#configReloads.labels(result));
 
   /** Reports the exchange cache's size at scrape time; the app points it at the cache. */
   cacheSize: () => number = () => 0;
@@ -199,6 +201,11 @@ export class Metrics {
 
   jwksFetch(outcome: string): void {
     this.#jwksFetchesBy(outcome).inc();
+  }
+
+  /** One reload of the configuration (SPEC §5), applied (`ok`) or refused (`failed`). */
+  configReload(result: 'ok' | 'failed'): void {
+    this.#configReloadsBy(result).inc();
   }
 
   /** Prometheus text exposition format. */

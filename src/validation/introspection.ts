@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/model.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { TraceParent, Tracing } from '../ops/tracing.js';
+import type { TraceParent } from '../ops/tracing.js';
 import { AuthzError, RateLimitedError } from '../errors.js';
 import { retryAfterSeconds } from '../oauth/retry-after.js';
 import type { ClientAuthentication } from '../oauth/client-auth.js';
@@ -64,7 +64,6 @@ export class IntrospectionValidator {
     private readonly options: IntrospectionOptions,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
-    private readonly tracing?: Tracing,
   ) {
     this.#inactive = createTtlCache<true>(options.cacheMax, clock);
   }
@@ -77,8 +76,7 @@ export class IntrospectionValidator {
     const now = this.clock();
     try {
       const credentials = await this.authenticate(endpoint);
-      const send = (trace: Record<string, string>) => this.http.postForm(endpoint, introspectionBody(token.value, credentials.params), { ...credentials.headers, ...trace });
-      const response = this.tracing && parent ? await this.tracing.span('introspection', parent, { 'server.address': new URL(endpoint).host }, send) : await send({});
+      const response = await this.http.postForm(endpoint, introspectionBody(token.value, credentials.params), credentials.headers, { name: 'introspection', parent });
       body = processIntrospectionResponse(response, this.issuer, now, this.options.clockToleranceSeconds);
       this.metrics.introspection('active', (performance.now() - started) / 1000);
     } catch (error) {
