@@ -59,7 +59,7 @@ t.test('a rotated client secret file is used without a signal; the cache is kept
   as.setClientSecret(EXCHANGE_CLIENT.id, 'rotated-secret-2');
   volume.publish({ 'client-secret': 'rotated-secret-2' });
   await until('the new secret to be used', async () => (await check(await as.mintAccessToken({ sub: 'bob' }))).allowed);
-  t.match(proc.stdout(), /"msg":"configuration reloaded","reason":"a configuration file changed"/);
+  t.match(proc.stdout(), /"msg":"configuration reloaded",[^\n]*"reason":"a configuration file changed"/);
 
   const before = as.exchanges.length;
   t.ok((await check(first)).allowed, 'the token exchanged before the rotation is still served');
@@ -111,7 +111,7 @@ t.test('SIGHUP with a new target serves it; changed parameters never hit old ent
   files.write('config.yaml', stringify({ ...base, grpc_port: 1, targets: [{ name: 'main', exchange_resource: UPSTREAM }, { name: 'other', exchange_resource: OTHER }] }));
   proc.child.kill('SIGHUP');
   await until('the reload', reloaded(1));
-  t.match(proc.stdout(), /"msg":"settings that need a restart were not applied","settings":\["GRPC_PORT"\]/);
+  t.match(proc.stdout(), /"msg":"settings that need a restart were not applied",[^\n]*"settings":\["GRPC_PORT"\]/);
   t.ok((await check({ contextExtensions: { target: 'other' } })).allowed, 'the new target is served');
   t.same(as.exchanges.at(-1)?.params.resource, OTHER);
   t.ok((await check()).allowed, 'the unchanged target');
