@@ -139,7 +139,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     tracing,
   });
 
-  const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log) }, config.grpc);
+  const headerLimits = { maxHeaders: config.grpc.maxRequestHeaders, maxHeaderBytes: config.grpc.maxRequestHeaderBytes };
+  const grpc = new GrpcServer(loadAuthorizationService(headerLimits), { Check: createCheckHandler(pipeline, responses, metrics, log) }, config.grpc);
   const httpAuthz =
     config.listen.authzHttpPort === undefined
       ? undefined
@@ -148,6 +149,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
           responses,
           log,
           maxHeaderBytes: Math.max(32 * 1024, config.validation.maxTokenBytes + 16 * 1024),
+          ...config.authzHttp,
           onDecision: (decision, seconds) => {
             metrics.check(decision.allowed ? 'allowed' : decision.error.code, decision.exchanger?.target.name ?? '', seconds);
             logDecision(log, decision, seconds);
@@ -165,7 +167,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     metricsContentType: metrics.contentType,
     metadata: metadataDocument,
     metadataPaths,
-  });
+  }, config.opsHttp);
 
   let warmUpTimer: NodeJS.Timeout | undefined;
   let refreshTimer: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@ import type { ActorConfig, Config, IssuerConfig, TargetConfig, TargetMatch } fro
 import { environmentSource, fileSource, firstOf, type Environment, type ReadFile, type Source } from './sources.js';
 import { ACCESS_TOKEN_TYPE, ISSUER_SETTINGS, SERVICE_SETTINGS, TARGET_SETTINGS, type Parsed, type SettingSpec, type SettingsTable } from './settings.js';
 import { checkProfile } from './profiles.js';
+import { connectionCaps, descriptorLimit } from './descriptors.js';
 
 export type { Config, IssuerConfig, TargetConfig, ClientConfig, ActorConfig, TargetMatch } from './model.js';
 export type { Environment } from './sources.js';
@@ -51,7 +52,10 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
   }
 
   const ca = service.caFile === undefined ? undefined : readCa(service.caFile, readFile, problems);
-  if (problems.length > 0) throw new ConfigError(problems);
+  const caps = connectionCaps({ grpc: service.grpcMaxConnections, ops: service.httpMaxConnections, authz: service.authzHttpMaxConnections }, service.authzHttpPort !== undefined, descriptorLimit(readFile));
+  if (typeof caps === 'string') problems.push(caps);
+  if (service.grpcMaxPendingBytes < service.grpcMaxMessageBytes) problems.push(`GRPC_MAX_PENDING_BYTES: ${service.grpcMaxPendingBytes} is less than GRPC_MAX_MESSAGE_BYTES (${service.grpcMaxMessageBytes}); one whole request must fit`);
+  if (problems.length > 0 || typeof caps === 'string') throw new ConfigError(problems);
   return deepFreeze({
     resourceUrl: service.resourceUrl,
     issuers: issuers as IssuerConfig[],
@@ -80,7 +84,17 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
       keepaliveTimeMs: service.keepaliveTimeMs,
       keepaliveTimeoutMs: service.keepaliveTimeoutMs,
       connectionWindowBytes: service.connectionWindowBytes,
+      maxMessageBytes: service.grpcMaxMessageBytes,
+      maxConcurrentStreams: service.grpcMaxConcurrentStreams,
+      maxConnections: caps.grpc,
+      maxPendingBytes: service.grpcMaxPendingBytes,
+      requestTimeoutMs: service.grpcRequestTimeoutMs,
+      idleTimeoutMs: service.grpcIdleTimeoutMs,
+      maxRequestHeaders: service.grpcMaxRequestHeaders,
+      maxRequestHeaderBytes: service.grpcMaxRequestHeaderBytes,
     },
+    opsHttp: { maxConnections: caps.ops },
+    authzHttp: { maxConnections: caps.authz ?? 0, keepAliveTimeoutMs: service.authzHttpKeepAliveTimeoutMs, maxHeaders: service.authzHttpMaxHeaders },
     serveResourceMetadata: service.serveResourceMetadata,
     tracing: service.tracing,
     shutdownGraceMs: service.shutdownGraceMs,

@@ -6,6 +6,7 @@ import { AuthzError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { fingerprintOf } from '../validation/inbound-token.js';
+import { exceedsHeaderLimits } from './codec.js';
 
 /**
  * Answer this long before Envoy's deadline, so the 503 arrives before Envoy
@@ -14,6 +15,7 @@ import { fingerprintOf } from '../validation/inbound-token.js';
  */
 const deadlineMargin = (budgetMs: number) => Math.min(100, Math.max(5, budgetMs / 5));
 const DEADLINE_PASSED = new AuthzError('deadline', 'the authorization server did not answer in time');
+const HEADERS_TOO_LARGE = new AuthzError('headers_too_large', 'the request has too many or too large headers');
 
 /**
  * `Authorization/Check`. Always answers with a `CheckResponse`, never a gRPC
@@ -35,7 +37,8 @@ export function createCheckHandler(pipeline: CheckPipeline, responses: ResponseB
     const started = performance.now();
     let decision: Decision | Promise<Decision>;
     try {
-      decision = pipeline.decide(call.request ?? {});
+      // SPEC §5: the decoder stopped reading headers at the caps; what it read must not decide.
+      decision = exceedsHeaderLimits(call.request) ? { allowed: false, error: HEADERS_TOO_LARGE } : pipeline.decide(call.request ?? {});
     } catch (error) {
       decision = { allowed: false, error: new AuthzError('internal', 'the check failed unexpectedly', { cause: error }) };
     }

@@ -20,6 +20,12 @@ export interface HttpAuthzOptions {
    * default) plus ordinary headers still reaches the pipeline and gets its SPEC answer.
    */
   maxHeaderBytes?: number;
+  /** open connections; more are closed as they are accepted (`AUTHZ_HTTP_MAX_CONNECTIONS`); default: no cap */
+  maxConnections?: number;
+  /** idle keep-alive connections are closed after this (`AUTHZ_HTTP_KEEPALIVE_TIMEOUT_MS`) */
+  keepAliveTimeoutMs?: number;
+  /** most header lines in a request; more is denied 431 (`AUTHZ_HTTP_MAX_HEADERS`) */
+  maxHeaders?: number;
 }
 
 /** Limits of the listener; the proxies keep connections to it open. */
@@ -36,11 +42,16 @@ export const HTTP_AUTHZ_LIMITS = {
    */
   keepAliveTimeoutMs: 120_000,
   maxHeaderBytes: 32 * 1024,
+  /** far above what a proxy forwards (Envoy: 100 headers by default) */
+  maxHeaders: 500,
+  /** how often Node checks the header and request timeouts */
+  timeoutCheckMs: 1_000,
   /** a body (Envoy `with_request_body`) is read and discarded up to this; beyond it the connection is closed after the answer */
   maxDrainBytes: 1024 * 1024,
 } as const;
 
 const INTERNAL = 'the check failed unexpectedly';
+const HEADERS_TOO_LARGE = new AuthzError('headers_too_large', 'the request has too many headers');
 
 /** Last resort when even the denial cannot be built. */
 const SERVER_ERROR: HttpAnswer = {
@@ -59,11 +70,16 @@ const SERVER_ERROR: HttpAnswer = {
 export class HttpAuthzServer {
   readonly #server: Server;
   readonly #options: HttpAuthzOptions;
+  readonly #maxHeaders: number;
   #closing = false;
 
   constructor(options: HttpAuthzOptions) {
     this.#options = options;
-    this.#server = createServer({ maxHeaderSize: options.maxHeaderBytes ?? HTTP_AUTHZ_LIMITS.maxHeaderBytes }, (request, response) => this.#handle(request, response));
+    this.#maxHeaders = options.maxHeaders ?? HTTP_AUTHZ_LIMITS.maxHeaders;
+    this.#server = createServer(
+      { maxHeaderSize: options.maxHeaderBytes ?? HTTP_AUTHZ_LIMITS.maxHeaderBytes, connectionsCheckingInterval: HTTP_AUTHZ_LIMITS.timeoutCheckMs },
+      (request, response) => this.#handle(request, response),
+    );
     // `Expect: 100-continue`: answer at once without inviting the body (no 100 Continue).
     this.#server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
       response.setHeader('connection', 'close');
@@ -71,7 +87,10 @@ export class HttpAuthzServer {
     });
     this.#server.headersTimeout = HTTP_AUTHZ_LIMITS.headersTimeoutMs;
     this.#server.requestTimeout = HTTP_AUTHZ_LIMITS.requestTimeoutMs;
-    this.#server.keepAliveTimeout = HTTP_AUTHZ_LIMITS.keepAliveTimeoutMs;
+    this.#server.keepAliveTimeout = options.keepAliveTimeoutMs ?? HTTP_AUTHZ_LIMITS.keepAliveTimeoutMs;
+    // Node drops header lines past maxHeadersCount silently: read one more than allowed, to see that there were more (and deny).
+    this.#server.maxHeadersCount = this.#maxHeaders + 1;
+    if (options.maxConnections !== undefined) this.#server.maxConnections = options.maxConnections;
   }
 
   listen(address: string, port: number): Promise<number> {
@@ -108,7 +127,8 @@ export class HttpAuthzServer {
     discardBody(request, response);
     let pending: Decision | Promise<Decision>;
     try {
-      pending = this.#options.pipeline.decide(checkRequestOf(request));
+      // SPEC §5: the pipeline never sees a request whose headers were cut short.
+      pending = request.rawHeaders.length / 2 > this.#maxHeaders ? { allowed: false, error: HEADERS_TOO_LARGE } : this.#options.pipeline.decide(checkRequestOf(request));
     } catch (error) {
       pending = this.#failed(error);
     }

@@ -5,7 +5,19 @@ import { loadAuthorizationService } from '../../src/grpc/protos.js';
 import { GrpcServer } from '../../src/grpc/server.js';
 
 const CONNECTION_WINDOW_BYTES = 4 * 1024 * 1024;
-const options = { maxConnectionAgeMs: 0, maxConnectionAgeGraceMs: 0, keepaliveTimeMs: 7_200_000, keepaliveTimeoutMs: 20_000, connectionWindowBytes: CONNECTION_WINDOW_BYTES };
+const options = {
+  maxConnectionAgeMs: 0,
+  maxConnectionAgeGraceMs: 0,
+  keepaliveTimeMs: 7_200_000,
+  keepaliveTimeoutMs: 20_000,
+  connectionWindowBytes: CONNECTION_WINDOW_BYTES,
+  maxMessageBytes: 1024 * 1024,
+  maxConcurrentStreams: 1000,
+  maxConnections: 100,
+  maxPendingBytes: 32 * 1024 * 1024,
+  requestTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+};
 const handlers = { Check: (_call: unknown, callback: (error: null, value: Buffer) => void) => callback(null, Buffer.alloc(0)) };
 
 async function remoteWindowOf(port: number): Promise<number | undefined> {

@@ -1,0 +1,75 @@
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+
+/**
+ * Bounds what unfinished requests may hold on the gRPC listener (SPEC §5).
+ * grpc-js buffers a message until its last byte arrives, and HTTP/2 flow
+ * control does not stop that (the window reopens as grpc-js reads), so without
+ * this one connection could park `streams × GRPC_MAX_MESSAGE_BYTES` for ever.
+ *
+ * - A stream whose request has not arrived whole (END_STREAM) within
+ *   `requestTimeoutMs` closes its connection: Envoy writes a Check in one go,
+ *   so a request left half-sent is a broken or hostile peer.
+ * - The bytes of unfinished requests over all connections stay under
+ *   `maxPendingBytes`; past it, the connection holding the most is closed (the
+ *   hog goes, not whichever connection happened to send the last byte).
+ */
+export class RequestGuard {
+  readonly #pendingBySession = new Map<Http2Session, number>();
+  #pending = 0;
+
+  constructor(
+    readonly maxPendingBytes: number,
+    readonly requestTimeoutMs: number,
+  ) {}
+
+  /** Bytes of unfinished requests held now. */
+  get pendingBytes(): number {
+    return this.#pending;
+  }
+
+  /**
+   * Watches one stream until its request has arrived or it closes. Must run after
+   * grpc-js's own 'stream' listener: grpc-js pauses the stream, so the 'data'
+   * listener added here observes its reads without starting the flow itself.
+   */
+  watch(stream: ServerHttp2Stream): void {
+    const session = stream.session;
+    if (!session) return;
+    let held = 0;
+    let done = false;
+    const timer = setTimeout(() => session.destroy(), this.requestTimeoutMs).unref();
+    const release = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      stream.off('data', count);
+      this.#add(session, -held);
+    };
+    const count = (chunk: Buffer) => {
+      held += chunk.length;
+      this.#add(session, chunk.length);
+      if (this.#pending > this.maxPendingBytes) this.#closeLargest();
+    };
+    stream.on('data', count);
+    stream.once('end', release);
+    stream.once('close', release);
+  }
+
+  #add(session: Http2Session, bytes: number): void {
+    if (bytes === 0) return;
+    this.#pending += bytes;
+    const held = (this.#pendingBySession.get(session) ?? 0) + bytes;
+    if (held > 0) this.#pendingBySession.set(session, held);
+    else this.#pendingBySession.delete(session);
+  }
+
+  /** Destroys the session with the most pending bytes; its streams' 'close' events release them. */
+  #closeLargest(): void {
+    let largest: Http2Session | undefined;
+    let most = 0;
+    for (const [session, held] of this.#pendingBySession) {
+      if (held > most && !session.destroyed) [largest, most] = [session, held];
+    }
+    largest?.destroy();
+  }
+}
