@@ -1,4 +1,5 @@
 import { connect } from 'node:http2';
+import { connect as connectTcp } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { loadAuthorizationService } from '../../src/grpc/protos.js';
@@ -44,4 +45,19 @@ t.test('every connection gets the configured receive window (4 MiB by default), 
   for (const attempt of ['first', 'second']) {
     t.equal(await remoteWindowOf(port), CONNECTION_WINDOW_BYTES, `${attempt} connection: the client may send 4 MiB before a WINDOW_UPDATE`);
   }
+});
+
+t.test('the listener is bounded through grpc-js\'s HTTP/2 servers (fails if a grpc-js upgrade hides them)', async (t) => {
+  const server = new GrpcServer(loadAuthorizationService(), handlers, { ...options, maxConnections: 3 });
+  const port = await server.listen('127.0.0.1', 0);
+  t.teardown(() => server.close(100));
+  const sockets = await Promise.all(
+    Array.from({ length: 6 }, () => new Promise<import('node:net').Socket>((resolve) => {
+      const socket = connectTcp(port, '127.0.0.1', () => resolve(socket));
+      socket.on('error', () => {});
+    })),
+  );
+  t.teardown(() => sockets.forEach((socket) => socket.destroy()));
+  for (let i = 0; i < 100 && sockets.filter((socket) => !socket.closed).length > 3; i++) await sleep(10);
+  t.equal(sockets.filter((socket) => !socket.closed).length, 3, 'maxConnections = 3: the connections past it were closed as they came');
 });

@@ -5,8 +5,11 @@
  * port at a time, and meanwhile fresh connections to the other ports get
  * their answers (an allowed Check, `/readyz` 200, an allowed HTTP check).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createEnvoyClient, summarize } from '../../src/dev/envoy-client.js';
 import { boundedService, hasPrlimit, MiB } from '../fixtures/bounded-service.js';
@@ -80,4 +83,17 @@ t.test(`a flood of ${FLOOD} silent connections under nofile=${NOFILE}`, { skip: 
 
   t.ok(service.alive(), 'the service never crashed');
   t.notMatch(service.stderr(), /EMFILE|ENFILE/, 'never out of descriptors');
+});
+
+t.test('caps that do not fit the descriptor limit stop start-up: one line, exit 78', { skip: !hasPrlimit() && !process.env.CI ? 'prlimit is not installed' : false }, async (t) => {
+  const child = spawn('prlimit', [`--nofile=${NOFILE}:${NOFILE}`, process.execPath, fileURLToPath(new URL('../../dist/main.js', import.meta.url))], {
+    env: { PATH: process.env.PATH, ...serviceEnv({ issuer: 'http://127.0.0.1:1' }), GRPC_MAX_CONNECTIONS: '1000' } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => void child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.equal(code, 78);
+  t.match(stderr, /^configuration error: GRPC_MAX_CONNECTIONS: .*ulimit -n 256.*\n$/);
 });
