@@ -12,8 +12,12 @@
 export const RESERVED_DESCRIPTORS = 96;
 /** When the limit cannot be read (not Linux): a common soft limit. */
 export const FALLBACK_DESCRIPTOR_LIMIT = 1024;
-/** Default ceilings, so that a huge descriptor limit does not mean a huge memory bound. */
-const DEFAULT_MAX = { grpc: 4096, ops: 64, authz: 4096 } as const;
+/**
+ * Default ceilings, so that a huge descriptor limit does not mean a huge memory
+ * bound: gRPC serves every sidecar of a mesh (one connection per Envoy worker),
+ * HTTP authorization a few gateways' keep-alive pools, ops a kubelet and a scraper.
+ */
+const DEFAULT_MAX = { grpc: 4096, ops: 64, authz: 1024 } as const;
 
 /** The soft "Max open files" of `/proc/self/limits`, or `undefined` when the text has none. */
 export function parseDescriptorLimit(limits: string): number | undefined {

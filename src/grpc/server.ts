@@ -108,7 +108,7 @@ export class GrpcServer {
       http2Server.maxConnections = this.#maxConnections;
       http2Server.updateSettings({ maxHeaderListSize: MAX_HEADER_LIST_BYTES });
       // After grpc-js's own 'stream' listener (added at bind), which pauses the stream.
-      http2Server.on('stream', (stream: ServerHttp2Stream) => this.#guard.watch(stream));
+      http2Server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: unknown, rawHeaders: string[]) => this.#guard.watch(stream, rawHeaders));
       if (this.#windowBytes > DEFAULT_WINDOW_BYTES) http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(this.#windowBytes));
     }
   }

@@ -13,7 +13,7 @@ const options = {
   keepaliveTimeoutMs: 20_000,
   connectionWindowBytes: CONNECTION_WINDOW_BYTES,
   maxMessageBytes: 1024 * 1024,
-  maxConcurrentStreams: 1000,
+  maxConcurrentStreams: 256,
   maxConnections: 100,
   maxPendingBytes: 32 * 1024 * 1024,
   requestTimeoutMs: 10_000,

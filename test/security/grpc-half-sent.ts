@@ -87,3 +87,28 @@ t.test('half-sent messages', async (t) => {
     t.not(status, '0', 'not an OK Check: a body of newlines is no CheckRequest');
   });
 });
+
+t.test('streams that send headers only count against GRPC_MAX_PENDING_BYTES too', async (t) => {
+  const as = await authorizationServer(t);
+  // A request deadline far beyond the test: only the pending budget can close these connections.
+  const service = await boundedService(t, serviceEnv(as, { LOG_LEVEL: 'info', GRPC_MAX_PENDING_BYTES: String(PENDING_BYTES), GRPC_REQUEST_TIMEOUT_MS: '600000' }));
+  const client = createEnvoyClient(`127.0.0.1:${service.grpcPort}`);
+  t.teardown(() => client.close());
+  const token = await as.mintAccessToken({ sub: 'alice' });
+  t.ok(summarize(await client.check(bearer(token))).allowed, 'a Check is allowed before the attack');
+  const before = service.rss();
+  const peak = peakOf(() => service.rss());
+  // 5 connections × 256 streams (GRPC_MAX_CONCURRENT_STREAMS) × 8 KiB each: over the 8 MiB budget.
+  const attackers = Array.from({ length: 5 }, () => rawSession(service.grpcPort));
+  const streams = attackers.flatMap(({ session }) => Array.from({ length: 256 }, () => halfSend(session, 1000, 0)));
+  let closed = 0;
+  for (const attacker of attackers) void attacker.closed.then(() => closed++);
+  for (let i = 0; i < 1000 && closed === 0; i++) await sleep(20);
+  t.ok(closed > 0, `the budget closed ${closed} of the 5 connections`);
+  t.ok(summarize(await client.check(bearer(token))).allowed, 'a Check on another connection is allowed');
+  const grown = peak.stop() - before;
+  t.comment(`RSS growth under 1,280 header-only streams: ${(grown / MiB).toFixed(1)} MiB`);
+  t.ok(grown < PENDING_BYTES + OVERHEAD, 'memory stays under GRPC_MAX_PENDING_BYTES plus overhead');
+  t.equal(streams.reduce((sum, stream) => sum + stream.receivedBytes, 0), 0, 'no response message');
+  for (const { session } of attackers) session.destroy();
+});
