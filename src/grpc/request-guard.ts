@@ -1,4 +1,5 @@
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 
 /**
  * What an open stream costs before its first data byte: grpc-js's call and
@@ -22,6 +23,8 @@ export function headerListBytes(rawHeaders: readonly string[]): number {
  * control does not stop that (the window reopens as grpc-js reads), so without
  * this one connection could park `streams × GRPC_MAX_MESSAGE_BYTES` for ever.
  *
+ * - A connection that has not sent its HTTP/2 preface within
+ *   `requestTimeoutMs` is closed.
  * - A stream whose request has not arrived whole (END_STREAM) within
  *   `requestTimeoutMs` closes its connection: Envoy writes a Check in one go,
  *   so a request left half-sent is a broken or hostile peer.
@@ -42,6 +45,19 @@ export class RequestGuard {
   /** Bytes of unfinished requests held now. */
   get pendingBytes(): number {
     return this.#pending;
+  }
+
+  /**
+   * A connection must open with its HTTP/2 preface and SETTINGS within
+   * `requestTimeoutMs` (RFC 9113 §3.4); the idle timeout of grpc-js does not
+   * close a connection that never sent them.
+   */
+  watchConnection(socket: Socket, session: Http2Session): void {
+    // Before the preface, destroying the session leaves the socket open: reset the TCP connection itself.
+    const timer = setTimeout(() => socket.resetAndDestroy(), this.requestTimeoutMs).unref();
+    const settled = () => clearTimeout(timer);
+    session.once('remoteSettings', settled);
+    session.once('close', settled);
   }
 
   /**

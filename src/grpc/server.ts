@@ -1,5 +1,6 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import { HealthImplementation } from 'grpc-health-check';
 import { AUTHORIZATION_SERVICE } from './protos.js';
 import { RequestGuard } from './request-guard.js';
@@ -108,6 +109,13 @@ export class GrpcServer {
       http2Server.maxConnections = this.#maxConnections;
       http2Server.updateSettings({ maxHeaderListSize: MAX_HEADER_LIST_BYTES });
       // After grpc-js's own 'stream' listener (added at bind), which pauses the stream.
+      // Node emits 'session' from its own 'connection' listener, just before this 'connection' listener runs.
+      let accepted: ServerHttp2Session | undefined;
+      http2Server.on('session', (session: ServerHttp2Session) => (accepted = session));
+      http2Server.on('connection', (socket: Socket) => {
+        if (accepted) this.#guard.watchConnection(socket, accepted);
+        accepted = undefined;
+      });
       http2Server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: unknown, rawHeaders: string[]) => this.#guard.watch(stream, rawHeaders));
       if (this.#windowBytes > DEFAULT_WINDOW_BYTES) http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(this.#windowBytes));
     }

@@ -26,6 +26,8 @@ export interface HttpAuthzOptions {
   keepAliveTimeoutMs?: number;
   /** most header lines in a request; more is denied 431 (`AUTHZ_HTTP_MAX_HEADERS`) */
   maxHeaders?: number;
+  /** see `HTTP_AUTHZ_LIMITS.socketTimeoutMs` */
+  socketTimeoutMs?: number;
 }
 
 /** Limits of the listener; the proxies keep connections to it open. */
@@ -44,6 +46,12 @@ export const HTTP_AUTHZ_LIMITS = {
   maxHeaderBytes: 32 * 1024,
   /** far above what a proxy forwards (Envoy: 100 headers by default) */
   maxHeaders: 500,
+  /**
+   * A connection without a byte in either direction for this long is closed: Node's header
+   * timeout starts only with the first byte, so a silent connection would otherwise stay.
+   * As long as a whole request may take, so an answer still waiting on the pipeline is not cut.
+   */
+  socketTimeoutMs: 30_000,
   /** how often Node checks the header and request timeouts */
   timeoutCheckMs: 1_000,
   /** a body (Envoy `with_request_body`) is read and discarded up to this; beyond it the connection is closed after the answer */
@@ -91,6 +99,7 @@ export class HttpAuthzServer {
     // Node drops header lines past maxHeadersCount silently: read one more than allowed, to see that there were more (and deny).
     this.#server.maxHeadersCount = this.#maxHeaders + 1;
     if (options.maxConnections !== undefined) this.#server.maxConnections = options.maxConnections;
+    this.#server.timeout = options.socketTimeoutMs ?? HTTP_AUTHZ_LIMITS.socketTimeoutMs;
   }
 
   listen(address: string, port: number): Promise<number> {

@@ -24,7 +24,9 @@ export const OPS_HTTP_LIMITS = {
   keepAliveTimeoutMs: 5_000,
   maxHeaderBytes: 16 * 1024,
   maxHeadersCount: 64,
-  /** how often Node checks the two timeouts above */
+  /** a connection without a byte in either direction for this long is closed (Node's header timeout starts only with the first byte) */
+  socketTimeoutMs: 10_000,
+  /** how often Node checks the header and request timeouts */
   timeoutCheckMs: 1_000,
 } as const;
 
@@ -32,8 +34,11 @@ export const OPS_HTTP_LIMITS = {
 export class OpsHttpServer {
   readonly #server: Server;
 
-  /** `maxConnections`: open connections; more are closed as they are accepted (`HTTP_MAX_CONNECTIONS`). */
-  constructor(routes: OpsRoutes, limits: { maxConnections: number } = { maxConnections: 64 }) {
+  /**
+   * `maxConnections`: open connections; more are closed as they are accepted (`HTTP_MAX_CONNECTIONS`).
+   * `socketTimeoutMs`: see {@link OPS_HTTP_LIMITS}.
+   */
+  constructor(routes: OpsRoutes, limits: { maxConnections: number; socketTimeoutMs?: number } = { maxConnections: 64 }) {
     const metadataPaths = new Set(routes.metadataPaths);
     const options = { maxHeaderSize: OPS_HTTP_LIMITS.maxHeaderBytes, connectionsCheckingInterval: OPS_HTTP_LIMITS.timeoutCheckMs };
     this.#server = createServer(options, (request, response) => {
@@ -59,6 +64,7 @@ export class OpsHttpServer {
     this.#server.keepAliveTimeout = OPS_HTTP_LIMITS.keepAliveTimeoutMs;
     this.#server.maxHeadersCount = OPS_HTTP_LIMITS.maxHeadersCount;
     this.#server.maxConnections = limits.maxConnections;
+    this.#server.timeout = limits.socketTimeoutMs ?? OPS_HTTP_LIMITS.socketTimeoutMs;
   }
 
   listen(address: string, port: number): Promise<number> {
