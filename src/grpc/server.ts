@@ -25,7 +25,7 @@ export interface GrpcServerOptions {
   readonly maxConcurrentStreams: number;
   /** open connections on the listener; more are closed as they are accepted */
   readonly maxConnections: number;
-  /** bytes of unfinished requests over all connections ({@link RequestGuard}) */
+  /** bytes open streams may hold over all connections ({@link RequestGuard}) */
   readonly maxPendingBytes: number;
   /** a request must arrive whole within this after its stream opens */
   readonly requestTimeoutMs: number;
@@ -88,9 +88,9 @@ export class GrpcServer {
     });
   }
 
-  /** Bytes of unfinished requests held now (for tests and metrics). */
-  get pendingRequestBytes(): number {
-    return this.#guard.pendingBytes;
+  /** Bytes the open streams hold now ({@link RequestGuard}). */
+  get heldStreamBytes(): number {
+    return this.#guard.heldBytes;
   }
 
   /**

@@ -12,8 +12,8 @@ import { halfSend, rawSession } from '../fixtures/raw-grpc.js';
 import { authorizationServer, bearer, serviceEnv } from '../fixtures/service.js';
 
 const PENDING_BYTES = 8 * MiB;
-/** What the process may grow by beyond GRPC_MAX_PENDING_BYTES: HTTP/2 and socket buffers, allocator slack. */
-const OVERHEAD = 16 * MiB;
+/** What the process may grow by beyond GRPC_MAX_PENDING_BYTES: HTTP/2 and socket buffers, garbage not yet collected. */
+const OVERHEAD = 24 * MiB;
 
 t.test('half-sent messages', async (t) => {
   const as = await authorizationServer(t);
@@ -37,6 +37,11 @@ t.test('half-sent messages', async (t) => {
     };
   };
 
+  await t.test('GRPC_MAX_CONCURRENT_STREAMS (256) Checks at once on one connection stay inside the budget: all allowed', async (t) => {
+    const outcomes = await Promise.all(Array.from({ length: 256 }, async () => summarize(await client.check(bearer(token), { deadlineMs: 10_000 })).allowed));
+    t.ok(outcomes.every(Boolean));
+  });
+
   await t.test('two connections with 24 streams of ~1 MB each (48 MB) hold at most GRPC_MAX_PENDING_BYTES; the hogs are closed', async (t) => {
     const before = service.rss();
     const peak = peakOf(() => service.rss());
@@ -47,7 +52,7 @@ t.test('half-sent messages', async (t) => {
     const outcomes = await stop();
     const grown = peak.stop() - before;
     t.comment(`RSS before ${(before / MiB).toFixed(1)} MiB, peak growth under 48 MB of half-sent messages: ${(grown / MiB).toFixed(1)} MiB (bound ${(PENDING_BYTES + OVERHEAD) / MiB} MiB)`);
-    t.ok(grown < PENDING_BYTES + OVERHEAD, 'memory stays under GRPC_MAX_PENDING_BYTES plus overhead');
+    t.ok(grown < PENDING_BYTES + OVERHEAD, 'memory stays under GRPC_MAX_PENDING_BYTES plus overhead, well under the 48 MB sent');
     t.ok(outcomes.length > 0 && outcomes.every(Boolean), `the ${outcomes.length} Checks on another connection were all allowed meanwhile`);
     t.equal(streams.reduce((sum, stream) => sum + stream.receivedBytes, 0), 0, 'no half-sent stream got a response message');
     t.ok(service.alive(), 'the service is still running');
@@ -88,7 +93,7 @@ t.test('half-sent messages', async (t) => {
   });
 });
 
-t.test('streams that send headers only count against GRPC_MAX_PENDING_BYTES too', async (t) => {
+t.test('streams that send headers only count against GRPC_MAX_PENDING_BYTES too (12 KiB each)', async (t) => {
   const as = await authorizationServer(t);
   // A request deadline far beyond the test: only the pending budget can close these connections.
   const service = await boundedService(t, serviceEnv(as, { LOG_LEVEL: 'info', GRPC_MAX_PENDING_BYTES: String(PENDING_BYTES), GRPC_REQUEST_TIMEOUT_MS: '600000' }));
@@ -98,7 +103,7 @@ t.test('streams that send headers only count against GRPC_MAX_PENDING_BYTES too'
   t.ok(summarize(await client.check(bearer(token))).allowed, 'a Check is allowed before the attack');
   const before = service.rss();
   const peak = peakOf(() => service.rss());
-  // 5 connections × 256 streams (GRPC_MAX_CONCURRENT_STREAMS) × 8 KiB each: over the 8 MiB budget.
+  // 5 connections × 256 streams (GRPC_MAX_CONCURRENT_STREAMS) × 12 KiB each: 15 MiB, over the 8 MiB budget.
   const attackers = Array.from({ length: 5 }, () => rawSession(service.grpcPort));
   const streams = attackers.flatMap(({ session }) => Array.from({ length: 256 }, () => halfSend(session, 1000, 0)));
   let closed = 0;
@@ -107,8 +112,8 @@ t.test('streams that send headers only count against GRPC_MAX_PENDING_BYTES too'
   t.ok(closed > 0, `the budget closed ${closed} of the 5 connections`);
   t.ok(summarize(await client.check(bearer(token))).allowed, 'a Check on another connection is allowed');
   const grown = peak.stop() - before;
+  // 1,280 such streams hold ~10 MiB unbounded, too close to the noise of RSS to assert on: the closed connections are the evidence.
   t.comment(`RSS growth under 1,280 header-only streams: ${(grown / MiB).toFixed(1)} MiB`);
-  t.ok(grown < PENDING_BYTES + OVERHEAD, 'memory stays under GRPC_MAX_PENDING_BYTES plus overhead');
   t.equal(streams.reduce((sum, stream) => sum + stream.receivedBytes, 0), 0, 'no response message');
   for (const { session } of attackers) session.destroy();
 });
