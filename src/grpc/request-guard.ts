@@ -1,4 +1,4 @@
-import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 
 /**
@@ -24,6 +24,7 @@ export function headerListBytes(rawHeaders: readonly string[]): number {
  * flow control does not stop that (the window reopens as grpc-js reads), so
  * without this one connection could park `streams × GRPC_MAX_MESSAGE_BYTES`.
  *
+ * - A stream whose header list is larger than `maxHeaderListBytes` is reset.
  * - A connection that has not sent its HTTP/2 preface and SETTINGS within
  *   `requestTimeoutMs` (RFC 9113 §3.4) is reset.
  * - A stream whose request has not arrived whole (END_STREAM) within
@@ -41,6 +42,8 @@ export class RequestGuard {
   constructor(
     readonly maxBytes: number,
     readonly requestTimeoutMs: number,
+    /** advertised as SETTINGS_MAX_HEADER_LIST_SIZE, which Node does not enforce on what it receives */
+    readonly maxHeaderListBytes: number,
   ) {}
 
   /** Bytes the open streams hold now. */
@@ -65,7 +68,10 @@ export class RequestGuard {
   watch(stream: ServerHttp2Stream, rawHeaders: readonly string[]): void {
     const session = stream.session;
     if (!session) return;
-    let held = STREAM_CHARGE_BYTES + headerListBytes(rawHeaders);
+    const headerBytes = headerListBytes(rawHeaders);
+    // RFC 9113 §10.5.1: a header list larger than the advertised limit is refused (the stream, not the connection).
+    if (headerBytes > this.maxHeaderListBytes) return void stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    let held = STREAM_CHARGE_BYTES + headerBytes;
     this.#add(session, held);
     const deadline = setTimeout(() => session.destroy(), this.requestTimeoutMs).unref();
     const count = (chunk: Buffer) => {

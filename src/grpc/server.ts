@@ -56,7 +56,7 @@ export class GrpcServer {
   constructor(authorization: ServiceDefinition, handlers: UntypedServiceImplementation, options: GrpcServerOptions) {
     this.#windowBytes = options.connectionWindowBytes;
     this.#maxConnections = options.maxConnections;
-    this.#guard = new RequestGuard(options.maxPendingBytes, options.requestTimeoutMs);
+    this.#guard = new RequestGuard(options.maxPendingBytes, options.requestTimeoutMs, MAX_HEADER_LIST_BYTES);
     this.#server = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
       'grpc.max_send_message_length': options.maxMessageBytes,

@@ -61,3 +61,32 @@ t.test('the listener is bounded through grpc-js\'s HTTP/2 servers (fails if a gr
   for (let i = 0; i < 100 && sockets.filter((socket) => !socket.closed).length > 3; i++) await sleep(10);
   t.equal(sockets.filter((socket) => !socket.closed).length, 3, 'maxConnections = 3: the connections past it were closed as they came');
 });
+
+t.test('a header list over 16 KiB, or over 128 fields, resets the stream; a small one reaches the handler', async (t) => {
+  let checks = 0;
+  const counting = { Check: (_call: unknown, callback: (error: null, value: Buffer) => void) => ((checks += 1), callback(null, Buffer.alloc(0))) };
+  const server = new GrpcServer(loadAuthorizationService(), counting, options);
+  const port = await server.listen('127.0.0.1', 0);
+  t.teardown(() => server.close(100));
+  const session = connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  t.teardown(() => session.destroy());
+  const send = (extra: Record<string, string>) =>
+    new Promise<{ rstCode: number | undefined; grpcStatus: unknown }>((resolve) => {
+      let grpcStatus: unknown;
+      const stream = session.request({ ':method': 'POST', ':path': '/envoy.service.auth.v3.Authorization/Check', 'content-type': 'application/grpc', te: 'trailers', ...extra });
+      stream.on('error', () => {});
+      stream.on('response', (headers) => (grpcStatus ??= headers['grpc-status']));
+      stream.on('trailers', (headers) => (grpcStatus ??= headers['grpc-status']));
+      stream.on('data', () => {});
+      stream.on('close', () => resolve({ rstCode: stream.rstCode, grpcStatus }));
+      stream.end(Buffer.alloc(5)); // an empty CheckRequest
+    });
+  const big = await send({ 'x-big': 'a'.repeat(20_000) });
+  t.equal(big.rstCode, 11, '20 KB of metadata: RST_STREAM ENHANCE_YOUR_CALM');
+  const many = await send(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-h${i}`, 'v'])));
+  t.equal(many.rstCode, 11, '200 fields: RST_STREAM ENHANCE_YOUR_CALM (Node\'s 128-pair limit)');
+  const small = await send({ 'x-small': 'a'.repeat(1000) });
+  t.equal(small.grpcStatus, '0', '1 KB of metadata: answered');
+  t.equal(checks, 1, 'only the small one reached the handler');
+});
