@@ -46,11 +46,6 @@ export class RequestGuard {
     readonly maxHeaderListBytes: number,
   ) {}
 
-  /** Bytes the open streams hold now. */
-  get heldBytes(): number {
-    return this.#held;
-  }
-
   /** Resets the connection unless its session receives the peer's SETTINGS in time. */
   watchConnection(socket: Socket, session: Http2Session): void {
     // Before the preface, destroying the session leaves the socket open: reset the TCP connection itself.

@@ -88,16 +88,11 @@ export class GrpcServer {
     });
   }
 
-  /** Bytes the open streams hold now ({@link RequestGuard}). */
-  get heldStreamBytes(): number {
-    return this.#guard.heldBytes;
-  }
-
   /**
    * grpc-js has no server option for the connection window, the connection cap,
    * the header-list size or a request deadline, so this reaches its HTTP/2
-   * servers (a private field; test/grpc/server.ts and test/grpc/bounds.ts fail
-   * if that changes): each is a `net.Server`, whose `maxConnections` closes a
+   * servers (a private field; test/grpc/server.ts and test/security/ fail if
+   * that changes): each is a `net.Server`, whose `maxConnections` closes a
    * connection past the cap as it is accepted (SPEC §5).
    */
   #boundListeners(): void {
@@ -108,7 +103,6 @@ export class GrpcServer {
       this.#bounded.add(http2Server);
       http2Server.maxConnections = this.#maxConnections;
       http2Server.updateSettings({ maxHeaderListSize: MAX_HEADER_LIST_BYTES });
-      // After grpc-js's own 'stream' listener (added at bind), which pauses the stream.
       // Node emits 'session' from its own 'connection' listener, just before this 'connection' listener runs.
       let accepted: ServerHttp2Session | undefined;
       http2Server.on('session', (session: ServerHttp2Session) => (accepted = session));
@@ -116,6 +110,7 @@ export class GrpcServer {
         if (accepted) this.#guard.watchConnection(socket, accepted);
         accepted = undefined;
       });
+      // After grpc-js's own 'stream' listener (added at bind), which pauses the stream.
       http2Server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: unknown, rawHeaders: string[]) => this.#guard.watch(stream, rawHeaders));
       if (this.#windowBytes > DEFAULT_WINDOW_BYTES) http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(this.#windowBytes));
     }
