@@ -68,7 +68,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   /** The Check path of whichever core is current; a check that started on a retired core finishes there. */
   const pipeline: Pick<Core, 'decide'> = { decide: (request, parent) => core.decide(request, parent) };
 
-  const grpc = new GrpcServer(loadAuthorizationService(), { Check: createCheckHandler(pipeline, responses, metrics, log, tracing) }, config.grpc);
+  const headerLimits = { maxHeaders: config.grpc.maxRequestHeaders, maxHeaderBytes: config.grpc.maxRequestHeaderBytes };
+  const grpc = new GrpcServer(loadAuthorizationService(headerLimits), { Check: createCheckHandler(pipeline, responses, metrics, log, tracing) }, config.grpc);
   const httpAuthz =
     config.listen.authzHttpPort === undefined
       ? undefined
@@ -78,6 +79,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
           log,
           tracing,
           maxHeaderBytes: Math.max(32 * 1024, config.validation.maxTokenBytes + 16 * 1024),
+          ...config.authzHttp,
           onDecision: (decision, seconds, answered, trace) => {
             metrics.check(decision.allowed ? 'allowed' : decision.error.code, decision.exchanger?.target.name ?? '');
             metrics.httpRequest(answered.method, answered.status, seconds);
@@ -96,7 +98,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     metricsContentType: metrics.contentType,
     metadata: metadataDocument,
     metadataPaths,
-  });
+  }, config.opsHttp);
   const onWarm = () => {
     warm = true;
     grpc.setServing(true);

@@ -28,7 +28,9 @@ export type AuthzErrorCode =
   /** not a failure: a Check for the RFC 9728 metadata path, answered directly with the document */
   | 'resource_metadata'
   /** the Check's gRPC deadline would pass before an answer */
-  | 'deadline';
+  | 'deadline'
+  /** the request carries more header entries or bytes than the listener accepts (SPEC §5; RFC 6585 §5: 431) */
+  | 'headers_too_large';
 
 export class AuthzError extends Error {
   override readonly name = 'AuthzError';

@@ -36,4 +36,5 @@ export const OUTCOMES: Readonly<Record<AuthzErrorCode, Outcome>> = {
   // A local reply with status 200: Envoy sends denied_response as it is, so the document needs no extra route.
   resource_metadata: { httpStatus: 200, grpcCode: PERMISSION_DENIED, bodyError: '', challenge: 'none' },
   deadline: { httpStatus: 503, grpcCode: UNAVAILABLE, bodyError: 'temporarily_unavailable', challenge: 'none', retryAfterSeconds: 1 },
+  headers_too_large: { httpStatus: 431, grpcCode: INVALID_ARGUMENT, bodyError: 'invalid_request', challenge: 'none' },
 };

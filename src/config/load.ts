@@ -7,6 +7,7 @@ import { environmentSource, fileSource, firstOf, type Environment, type ReadFile
 import { ACCESS_TOKEN_TYPE, ISSUER_SETTINGS, SERVICE_SETTINGS, TARGET_SETTINGS, type Parsed, type SettingSpec, type SettingsTable } from './settings.js';
 import { checkProfile } from './profiles.js';
 import { parseCacheKeys } from './cache-keys.js';
+import { connectionCaps, descriptorLimit } from './descriptors.js';
 
 export type { Config, IssuerConfig, TargetConfig, ClientConfig, ActorConfig, TargetMatch, SharedCacheConfig } from './model.js';
 export type { Environment } from './sources.js';
@@ -53,7 +54,10 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
 
   const ca = service.caFile === undefined ? undefined : readCa(service.caFile, readFile, problems);
   const sharedCache = buildSharedCache(service, readFile, problems);
-  if (problems.length > 0) throw new ConfigError(problems);
+  const caps = connectionCaps({ grpc: service.grpcMaxConnections, ops: service.httpMaxConnections, authz: service.authzHttpMaxConnections }, service.authzHttpPort !== undefined, descriptorLimit(readFile));
+  if (typeof caps === 'string') problems.push(caps);
+  if (service.grpcMaxPendingBytes < service.grpcMaxMessageBytes) problems.push(`GRPC_MAX_PENDING_BYTES: ${service.grpcMaxPendingBytes} is less than GRPC_MAX_MESSAGE_BYTES (${service.grpcMaxMessageBytes}); one whole request must fit`);
+  if (problems.length > 0 || typeof caps === 'string') throw new ConfigError(problems);
   return deepFreeze({
     resourceUrl: service.resourceUrl,
     issuers: issuers as IssuerConfig[],
@@ -83,7 +87,17 @@ export function loadConfig(env: Environment, readFile: ReadFile = (path) => read
       keepaliveTimeMs: service.keepaliveTimeMs,
       keepaliveTimeoutMs: service.keepaliveTimeoutMs,
       connectionWindowBytes: service.connectionWindowBytes,
+      maxMessageBytes: service.grpcMaxMessageBytes,
+      maxConcurrentStreams: service.grpcMaxConcurrentStreams,
+      maxConnections: caps.grpc,
+      maxPendingBytes: service.grpcMaxPendingBytes,
+      requestTimeoutMs: service.grpcRequestTimeoutMs,
+      idleTimeoutMs: service.grpcIdleTimeoutMs,
+      maxRequestHeaders: service.grpcMaxRequestHeaders,
+      maxRequestHeaderBytes: service.grpcMaxRequestHeaderBytes,
     },
+    opsHttp: { maxConnections: caps.ops },
+    authzHttp: { maxConnections: caps.authz ?? 0, keepAliveTimeoutMs: service.authzHttpKeepAliveTimeoutMs, maxHeaders: service.authzHttpMaxHeaders },
     serveResourceMetadata: service.serveResourceMetadata,
     tracing: tracingOn(service.tracing, env),
     reloadPollSeconds: service.reloadPollSeconds,

@@ -36,7 +36,20 @@ export interface Config {
     readonly keepaliveTimeMs: number;
     readonly keepaliveTimeoutMs: number;
     readonly connectionWindowBytes: number;
+    /** SPEC §5 bounds of the gRPC listener */
+    readonly maxMessageBytes: number;
+    readonly maxConcurrentStreams: number;
+    readonly maxConnections: number;
+    readonly maxPendingBytes: number;
+    readonly requestTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly maxRequestHeaders: number;
+    readonly maxRequestHeaderBytes: number;
   };
+  /** SPEC §5 bounds of the HTTP (ops) listener */
+  readonly opsHttp: { readonly maxConnections: number };
+  /** SPEC §5 bounds of the HTTP authorization listener (caps apply when `listen.authzHttpPort` is set) */
+  readonly authzHttp: { readonly maxConnections: number; readonly keepAliveTimeoutMs: number; readonly maxHeaders: number };
   readonly serveResourceMetadata: boolean;
   readonly tracing: boolean;
   /** seconds between checks of the configuration's files for a change; 0 = SIGHUP only */

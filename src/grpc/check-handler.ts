@@ -9,6 +9,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { CheckSpan, Tracing } from '../ops/tracing.js';
 import { requestView } from '../check/request.js';
 import { fingerprintOf } from '../validation/inbound-token.js';
+import { exceedsHeaderLimits } from './codec.js';
 
 /**
  * Answer this long before Envoy's deadline, so the 503 arrives before Envoy
@@ -17,6 +18,7 @@ import { fingerprintOf } from '../validation/inbound-token.js';
  */
 const deadlineMargin = (budgetMs: number) => Math.min(100, Math.max(5, budgetMs / 5));
 const DEADLINE_PASSED = new AuthzError('deadline', 'the authorization server did not answer in time');
+const HEADERS_TOO_LARGE = new AuthzError('headers_too_large', 'the request has too many or too large headers');
 
 /**
  * `Authorization/Check`. Always answers with a `CheckResponse`, never a gRPC
@@ -44,7 +46,9 @@ export function createCheckHandler(pipeline: Pick<CheckPipeline, 'decide'>, resp
     const span = tracing ? tracing.startServer(CHECK_METHOD, requestView(request), CHECK_ATTRIBUTES) : undefined;
     let decision: Decision | Promise<Decision>;
     try {
-      decision = span ? tracing!.within(span, () => pipeline.decide(request, span.context)) : pipeline.decide(request);
+      // SPEC §5: the decoder stopped reading headers at the caps; what it read must not decide.
+      if (exceedsHeaderLimits(call.request)) decision = { allowed: false, error: HEADERS_TOO_LARGE };
+      else decision = span ? tracing!.within(span, () => pipeline.decide(request, span.context)) : pipeline.decide(request);
     } catch (error) {
       decision = { allowed: false, error: new AuthzError('internal', 'the check failed unexpectedly', { cause: error }) };
     }

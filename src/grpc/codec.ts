@@ -80,10 +80,46 @@ function eachField(buf: Buffer, start: number, end: number, field: (reader: Read
   }
 }
 
-/** A `map<string, string>` entry (key = 1, value = 2). */
-function mapEntry(reader: Reader, into: Record<string, string>): void {
+/** Caps on a CheckRequest's header entries (`headers` and `header_map` together), SPEC §5. */
+export interface HeaderLimits {
+  readonly maxHeaders: number;
+  /** encoded bytes of the entries (names, values and their framing) */
+  readonly maxHeaderBytes: number;
+}
+
+/** Far above what Envoy sends (100 headers, 60 KiB by default); `GRPC_MAX_REQUEST_HEADERS` / `_BYTES`. */
+export const DEFAULT_HEADER_LIMITS: HeaderLimits = { maxHeaders: 500, maxHeaderBytes: 256 * 1024 };
+
+/** Requests whose header entries went over the caps: the rest of their entries were skipped unread. */
+const overHeaderLimits = new WeakSet<CheckRequest>();
+
+/** True when the decoder stopped reading the request's headers at the caps; the Check must be denied (431). */
+export function exceedsHeaderLimits(request: CheckRequest): boolean {
+  return overHeaderLimits.has(request);
+}
+
+/** Counts header entries against the caps, by their encoded size, before any string is built. */
+class HeaderBudget {
+  #count = 0;
+  #bytes = 0;
+  over = false;
+  constructor(readonly limits: HeaderLimits) {}
+
+  /** False (from then on) once an entry of `bytes` goes over a cap. */
+  take(bytes: number): boolean {
+    if (this.over) return false;
+    this.#count += 1;
+    this.#bytes += bytes;
+    this.over = this.#count > this.limits.maxHeaders || this.#bytes > this.limits.maxHeaderBytes;
+    return !this.over;
+  }
+}
+
+/** A `map<string, string>` entry (key = 1, value = 2); skipped unread when `budget` refuses it. */
+function mapEntry(reader: Reader, into: Record<string, string>, budget?: HeaderBudget): void {
   // Envoy sends a dozen or more headers per request: read each entry in a plain loop (no callback).
   const [start, end] = reader.span();
+  if (budget && !budget.take(end - start)) return;
   const entry = new Reader(reader.buf, start, end);
   let key = '';
   let value = '';
@@ -98,18 +134,24 @@ function mapEntry(reader: Reader, into: Record<string, string>): void {
   into[key] = value;
 }
 
-/** Decodes a `CheckRequest` into the object form the pipeline reads (the shape proto-loader produces with `keepCase`). */
-export function decodeCheckRequest(buf: Buffer): CheckRequest {
+/**
+ * Decodes a `CheckRequest` into the object form the pipeline reads (the shape
+ * proto-loader produces with `keepCase`). Header entries past `limits` are
+ * skipped unread and the request is marked ({@link exceedsHeaderLimits}).
+ */
+export function decodeCheckRequest(buf: Buffer, limits: HeaderLimits = DEFAULT_HEADER_LIMITS): CheckRequest {
   const request: CheckRequest = {};
+  const budget = new HeaderBudget(limits);
   eachField(buf, 0, buf.length, (reader, number, wireType) => {
     if (number !== 1 || wireType !== LEN) return reader.skip(wireType);
     const [start, end] = reader.span();
-    request.attributes = decodeAttributes(buf, start, end);
+    request.attributes = decodeAttributes(buf, start, end, budget);
   });
+  if (budget.over) overHeaderLimits.add(request);
   return request;
 }
 
-function decodeAttributes(buf: Buffer, start: number, end: number): NonNullable<CheckRequest['attributes']> {
+function decodeAttributes(buf: Buffer, start: number, end: number, budget: HeaderBudget): NonNullable<CheckRequest['attributes']> {
   const attributes: NonNullable<CheckRequest['attributes']> = {};
   eachField(buf, start, end, (reader, number, wireType) => {
     if (wireType !== LEN) return reader.skip(wireType);
@@ -125,7 +167,7 @@ function decodeAttributes(buf: Buffer, start: number, end: number): NonNullable<
       eachField(buf, requestStart, requestEnd, (inner, field, type) => {
         if (field !== 2 || type !== LEN) return inner.skip(type);
         const [httpStart, httpEnd] = inner.span();
-        attributes.request = { http: decodeHttp(buf, httpStart, httpEnd) };
+        attributes.request = { http: decodeHttp(buf, httpStart, httpEnd, budget) };
       });
     } else if (number === 10) {
       mapEntry(reader, (attributes.context_extensions ??= {}));
@@ -136,7 +178,7 @@ function decodeAttributes(buf: Buffer, start: number, end: number): NonNullable<
   return attributes;
 }
 
-function decodeHttp(buf: Buffer, start: number, end: number): HttpRequestAttributes {
+function decodeHttp(buf: Buffer, start: number, end: number, budget: HeaderBudget): HttpRequestAttributes {
   const http: HttpRequestAttributes = {};
   eachField(buf, start, end, (reader, number, wireType) => {
     if (wireType !== LEN) return reader.skip(wireType);
@@ -145,7 +187,7 @@ function decodeHttp(buf: Buffer, start: number, end: number): HttpRequestAttribu
         http.method = reader.string();
         break;
       case 3:
-        mapEntry(reader, (http.headers ??= {}));
+        mapEntry(reader, (http.headers ??= {}), budget);
         break;
       case 4:
         http.path = reader.string();
@@ -169,6 +211,7 @@ function decodeHttp(buf: Buffer, start: number, end: number): HttpRequestAttribu
         eachField(buf, mapStart, mapEnd, (entries, field, type) => {
           if (field !== 1 || type !== LEN) return entries.skip(type);
           const [valueStart, valueEnd] = entries.span();
+          if (!budget.take(valueEnd - valueStart)) return;
           const header: { key?: string; value?: string; raw_value?: Buffer } = {};
           eachField(buf, valueStart, valueEnd, (value, part, partType) => {
             if (partType !== LEN) return value.skip(partType);

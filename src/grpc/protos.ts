@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { loadSync, type MethodDefinition, type ServiceDefinition } from '@grpc/proto-loader';
-import { decodeCheckRequest } from './codec.js';
+import { decodeCheckRequest, DEFAULT_HEADER_LIMITS, type HeaderLimits } from './codec.js';
 
 /** `protos/` at the project root, from `src/grpc` or `dist/grpc` alike. */
 export const PROTOS_DIR = fileURLToPath(new URL('../../protos', import.meta.url));
@@ -8,11 +8,12 @@ export const PROTOS_DIR = fileURLToPath(new URL('../../protos', import.meta.url)
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 
 /**
- * Loads the trimmed ext_authz v3 protos (see protos/README.md). Options:
+ * Loads the trimmed ext_authz v3 protos (see protos/README.md); requests over
+ * `headerLimits` are decoded marked, for a 431 denial. Options:
  * proto field names (`keepCase`), enums as names, no defaults materialised,
  * bytes as Buffer (for `raw_value`).
  */
-export function loadAuthorizationService(): ServiceDefinition {
+export function loadAuthorizationService(headerLimits: HeaderLimits = DEFAULT_HEADER_LIMITS): ServiceDefinition {
   const definition = loadSync('envoy/service/auth/v3/external_auth.proto', {
     includeDirs: [PROTOS_DIR],
     keepCase: true,
@@ -29,7 +30,7 @@ export function loadAuthorizationService(): ServiceDefinition {
     ...service,
     Check: {
       ...check,
-      requestDeserialize: decodeCheckRequest,
+      requestDeserialize: (bytes: Buffer) => decodeCheckRequest(bytes, headerLimits),
       responseSerialize: (response: object) => (Buffer.isBuffer(response) ? response : check.responseSerialize(response)),
     },
   };

@@ -1,7 +1,9 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import { HealthImplementation } from 'grpc-health-check';
 import { AUTHORIZATION_SERVICE } from './protos.js';
+import { RequestGuard } from './request-guard.js';
 
 /** Node's (and HTTP/2's) initial connection window. */
 const DEFAULT_WINDOW_BYTES = 65_535;
@@ -17,7 +19,26 @@ export interface GrpcServerOptions {
    * wait on WINDOW_UPDATEs (bench/RESULTS.md, "HTTP/2 window").
    */
   readonly connectionWindowBytes: number;
+  /** largest message received or sent (`GRPC_MAX_MESSAGE_BYTES`); grpc-js refuses a larger one from its length prefix */
+  readonly maxMessageBytes: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS */
+  readonly maxConcurrentStreams: number;
+  /** open connections on the listener; more are closed as they are accepted */
+  readonly maxConnections: number;
+  /** bytes open streams may hold over all connections ({@link RequestGuard}) */
+  readonly maxPendingBytes: number;
+  /** a request must arrive whole within this after its stream opens */
+  readonly requestTimeoutMs: number;
+  /** a connection without streams for this long is closed (GOAWAY) */
+  readonly idleTimeoutMs: number;
 }
+
+/**
+ * HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE of the gRPC listener. Envoy's Check
+ * metadata (path, content-type, te, grpc-timeout, user-agent, x-envoy-*) is a
+ * few hundred bytes; Node also caps a header list at 128 pairs by default.
+ */
+export const MAX_HEADER_LIST_BYTES = 16 * 1024;
 
 /**
  * The gRPC listener: ext_authz `Authorization` and `grpc.health.v1.Health`.
@@ -25,14 +46,22 @@ export interface GrpcServerOptions {
  */
 export class GrpcServer {
   readonly #server: Server;
-  readonly #widened = new WeakSet<Http2Server>();
+  readonly #bounded = new WeakSet<Http2Server>();
+  readonly #guard: RequestGuard;
+  readonly #maxConnections: number;
   readonly #health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
 
   readonly #windowBytes: number;
 
   constructor(authorization: ServiceDefinition, handlers: UntypedServiceImplementation, options: GrpcServerOptions) {
     this.#windowBytes = options.connectionWindowBytes;
+    this.#maxConnections = options.maxConnections;
+    this.#guard = new RequestGuard(options.maxPendingBytes, options.requestTimeoutMs, MAX_HEADER_LIST_BYTES);
     this.#server = new Server({
+      'grpc.max_receive_message_length': options.maxMessageBytes,
+      'grpc.max_send_message_length': options.maxMessageBytes,
+      'grpc.max_concurrent_streams': options.maxConcurrentStreams,
+      'grpc.max_connection_idle_ms': options.idleTimeoutMs,
       // A maximum age makes Envoy open new connections, which spreads them over replicas added since (0 = never).
       ...(options.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs } : {}),
       'grpc.keepalive_time_ms': options.keepaliveTimeMs,
@@ -48,23 +77,42 @@ export class GrpcServer {
     return new Promise((resolve, reject) => {
       this.#server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, bound) => {
         if (error) return reject(error);
-        if (this.#windowBytes > DEFAULT_WINDOW_BYTES) this.#widenConnectionWindows();
+        try {
+          this.#boundListeners();
+        } catch (unbounded) {
+          this.#server.forceShutdown();
+          return reject(unbounded);
+        }
         resolve(bound);
       });
     });
   }
 
   /**
-   * grpc-js has no server option for the connection window, so this reaches its
-   * HTTP/2 servers (a private field; test/grpc/server.ts fails if that changes)
-   * and widens the window of every new connection.
+   * grpc-js has no server option for the connection window, the connection cap,
+   * the header-list size or a request deadline, so this reaches its HTTP/2
+   * servers (a private field; test/grpc/server.ts and test/security/ fail if
+   * that changes): each is a `net.Server`, whose `maxConnections` closes a
+   * connection past the cap as it is accepted (SPEC §5).
    */
-  #widenConnectionWindows(): void {
+  #boundListeners(): void {
     const servers = (this.#server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
-    for (const http2Server of servers?.keys() ?? []) {
-      if (this.#widened.has(http2Server)) continue;
-      this.#widened.add(http2Server);
-      http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(this.#windowBytes));
+    if (!servers) throw new Error('grpc-js no longer exposes its HTTP/2 servers: the listener cannot be bounded');
+    for (const http2Server of servers.keys()) {
+      if (this.#bounded.has(http2Server)) continue;
+      this.#bounded.add(http2Server);
+      http2Server.maxConnections = this.#maxConnections;
+      http2Server.updateSettings({ maxHeaderListSize: MAX_HEADER_LIST_BYTES });
+      // Node emits 'session' from its own 'connection' listener, just before this 'connection' listener runs.
+      let accepted: ServerHttp2Session | undefined;
+      http2Server.on('session', (session: ServerHttp2Session) => (accepted = session));
+      http2Server.on('connection', (socket: Socket) => {
+        if (accepted) this.#guard.watchConnection(socket, accepted);
+        accepted = undefined;
+      });
+      // After grpc-js's own 'stream' listener (added at bind), which pauses the stream.
+      http2Server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: unknown, rawHeaders: string[]) => this.#guard.watch(stream, rawHeaders));
+      if (this.#windowBytes > DEFAULT_WINDOW_BYTES) http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(this.#windowBytes));
     }
   }
 

@@ -24,6 +24,14 @@ export interface HttpAuthzOptions {
    * default) plus ordinary headers still reaches the pipeline and gets its SPEC answer.
    */
   maxHeaderBytes?: number;
+  /** open connections; more are closed as they are accepted (`AUTHZ_HTTP_MAX_CONNECTIONS`); default: no cap */
+  maxConnections?: number;
+  /** idle keep-alive connections are closed after this (`AUTHZ_HTTP_KEEPALIVE_TIMEOUT_MS`) */
+  keepAliveTimeoutMs?: number;
+  /** most header lines in a request; more is denied 431 (`AUTHZ_HTTP_MAX_HEADERS`) */
+  maxHeaders?: number;
+  /** see `HTTP_AUTHZ_LIMITS.socketTimeoutMs` */
+  socketTimeoutMs?: number;
 }
 
 /** Limits of the listener; the proxies keep connections to it open. */
@@ -40,11 +48,22 @@ export const HTTP_AUTHZ_LIMITS = {
    */
   keepAliveTimeoutMs: 120_000,
   maxHeaderBytes: 32 * 1024,
+  /** far above what a proxy forwards (Envoy: 100 headers by default) */
+  maxHeaders: 500,
+  /**
+   * A connection without a byte in either direction for this long is closed: Node's header
+   * timeout starts only with the first byte, so a silent connection would otherwise stay.
+   * As long as a whole request may take, so an answer still waiting on the pipeline is not cut.
+   */
+  socketTimeoutMs: 30_000,
+  /** how often Node checks the header and request timeouts */
+  timeoutCheckMs: 1_000,
   /** a body (Envoy `with_request_body`) is read and discarded up to this; beyond it the connection is closed after the answer */
   maxDrainBytes: 1024 * 1024,
 } as const;
 
 const INTERNAL = 'the check failed unexpectedly';
+const HEADERS_TOO_LARGE = new AuthzError('headers_too_large', 'the request has too many headers');
 
 /** Last resort when even the denial cannot be built. */
 const SERVER_ERROR: HttpAnswer = {
@@ -63,11 +82,16 @@ const SERVER_ERROR: HttpAnswer = {
 export class HttpAuthzServer {
   readonly #server: Server;
   readonly #options: HttpAuthzOptions;
+  readonly #maxHeaders: number;
   #closing = false;
 
   constructor(options: HttpAuthzOptions) {
     this.#options = options;
-    this.#server = createServer({ maxHeaderSize: options.maxHeaderBytes ?? HTTP_AUTHZ_LIMITS.maxHeaderBytes }, (request, response) => this.#handle(request, response));
+    this.#maxHeaders = options.maxHeaders ?? HTTP_AUTHZ_LIMITS.maxHeaders;
+    this.#server = createServer(
+      { maxHeaderSize: options.maxHeaderBytes ?? HTTP_AUTHZ_LIMITS.maxHeaderBytes, connectionsCheckingInterval: HTTP_AUTHZ_LIMITS.timeoutCheckMs },
+      (request, response) => this.#handle(request, response),
+    );
     // `Expect: 100-continue`: answer at once without inviting the body (no 100 Continue).
     this.#server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
       response.setHeader('connection', 'close');
@@ -75,7 +99,11 @@ export class HttpAuthzServer {
     });
     this.#server.headersTimeout = HTTP_AUTHZ_LIMITS.headersTimeoutMs;
     this.#server.requestTimeout = HTTP_AUTHZ_LIMITS.requestTimeoutMs;
-    this.#server.keepAliveTimeout = HTTP_AUTHZ_LIMITS.keepAliveTimeoutMs;
+    this.#server.keepAliveTimeout = options.keepAliveTimeoutMs ?? HTTP_AUTHZ_LIMITS.keepAliveTimeoutMs;
+    // Node drops header lines past maxHeadersCount silently: read one more than allowed, to see that there were more (and deny).
+    this.#server.maxHeadersCount = this.#maxHeaders + 1;
+    if (options.maxConnections !== undefined) this.#server.maxConnections = options.maxConnections;
+    this.#server.timeout = options.socketTimeoutMs ?? HTTP_AUTHZ_LIMITS.socketTimeoutMs;
   }
 
   listen(address: string, port: number): Promise<number> {
@@ -116,7 +144,9 @@ export class HttpAuthzServer {
       const check = checkRequestOf(request);
       const { tracing } = this.#options;
       span = tracing?.startServer(request.method ?? 'HTTP', requestView(check), { 'http.request.method': request.method ?? '', 'url.path': (request.url ?? '/').split('?')[0]! });
-      pending = span ? tracing!.within(span, () => this.#options.pipeline.decide(check, span!.context)) : this.#options.pipeline.decide(check);
+      // SPEC §5: the pipeline never sees a request whose headers were cut short.
+      if (request.rawHeaders.length / 2 > this.#maxHeaders) pending = { allowed: false, error: HEADERS_TOO_LARGE };
+      else pending = span ? tracing!.within(span, () => this.#options.pipeline.decide(check, span!.context)) : this.#options.pipeline.decide(check);
     } catch (error) {
       pending = this.#failed(error);
     }

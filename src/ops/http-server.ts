@@ -13,13 +13,35 @@ export interface OpsRoutes {
   readonly metadataPaths: readonly string[];
 }
 
+/**
+ * Limits of the listener (SPEC §5): it serves probes and scrapers, whose
+ * requests are a line and a few headers, so everything is tight.
+ */
+export const OPS_HTTP_LIMITS = {
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  /** kubelet probes open a connection each time; Prometheus scrapes every 15-60 s and reconnects cheaply */
+  keepAliveTimeoutMs: 5_000,
+  maxHeaderBytes: 16 * 1024,
+  maxHeadersCount: 64,
+  /** a connection without a byte in either direction for this long is closed (Node's header timeout starts only with the first byte) */
+  socketTimeoutMs: 10_000,
+  /** how often Node checks the header and request timeouts */
+  timeoutCheckMs: 1_000,
+} as const;
+
 /** The operations listener: `/healthz`, `/readyz`, `/metrics` and RFC 9728 metadata. GET and HEAD only. */
 export class OpsHttpServer {
   readonly #server: Server;
 
-  constructor(routes: OpsRoutes) {
+  /**
+   * `maxConnections`: open connections; more are closed as they are accepted (`HTTP_MAX_CONNECTIONS`).
+   * `socketTimeoutMs`: see {@link OPS_HTTP_LIMITS}.
+   */
+  constructor(routes: OpsRoutes, limits: { maxConnections: number; socketTimeoutMs?: number } = { maxConnections: 64 }) {
     const metadataPaths = new Set(routes.metadataPaths);
-    this.#server = createServer((request, response) => {
+    const options = { maxHeaderSize: OPS_HTTP_LIMITS.maxHeaderBytes, connectionsCheckingInterval: OPS_HTTP_LIMITS.timeoutCheckMs };
+    this.#server = createServer(options, (request, response) => {
       const path = (request.url ?? '/').split('?')[0]!;
       const send = (status: number, contentType: string, body: string) => {
         response.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
@@ -37,9 +59,12 @@ export class OpsHttpServer {
       if (metadataPaths.has(path)) return send(200, 'application/json', routes.metadata);
       return send(404, 'text/plain', 'not found\n');
     });
-    // Bound slow clients: this port is for probes and scrapers.
-    this.#server.requestTimeout = 10_000;
-    this.#server.headersTimeout = 5_000;
+    this.#server.requestTimeout = OPS_HTTP_LIMITS.requestTimeoutMs;
+    this.#server.headersTimeout = OPS_HTTP_LIMITS.headersTimeoutMs;
+    this.#server.keepAliveTimeout = OPS_HTTP_LIMITS.keepAliveTimeoutMs;
+    this.#server.maxHeadersCount = OPS_HTTP_LIMITS.maxHeadersCount;
+    this.#server.maxConnections = limits.maxConnections;
+    this.#server.timeout = limits.socketTimeoutMs ?? OPS_HTTP_LIMITS.socketTimeoutMs;
   }
 
   listen(address: string, port: number): Promise<number> {

@@ -270,6 +270,8 @@ const SPEC_DENIALS: Record<Exclude<AuthzErrorCode, 'resource_metadata'>, Expecte
   internal: { http: 500, httpName: 'InternalServerError', grpc: 13, challenge: () => undefined, retryAfter: false },
   // Not a SPEC §3 row: the gRPC deadline would pass first (issue 4 item 8), answered like an outage.
   deadline: { http: 503, httpName: 'ServiceUnavailable', grpc: 14, challenge: () => undefined, retryAfter: true },
+  // Not a SPEC §3 row: a header map over the SPEC §5 caps (issue 10), RFC 6585 §5.
+  headers_too_large: { http: 431, httpName: 'RequestHeaderFieldsTooLarge', grpc: 3, challenge: () => undefined, retryAfter: false },
 };
 /** Not a denial: the RFC 9728 document answered as a 200 local reply (tested on its own below). */
 const DENIAL_CODES = (Object.keys(OUTCOMES) as AuthzErrorCode[]).filter((code) => code !== 'resource_metadata');

@@ -18,6 +18,8 @@ import {
 } from '../fixtures/property-requests.js';
 
 const DEADLINE_MS = 2000;
+/** GRPC_MAX_MESSAGE_BYTES' default */
+const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 t.test('random CheckRequests (official schema) over gRPC', async (t) => {
   t.comment(`fast-check seed ${SEED} (PROPERTY_SEED=<n> to change)`);
@@ -37,6 +39,12 @@ t.test('random CheckRequests (official schema) over gRPC', async (t) => {
     const expected = expectedRows(decodeRequest(bytes), tokens);
     const result = await client.call(bytes, DEADLINE_MS);
     const size = `${bytes.length} bytes`;
+    // SPEC §5: a message over GRPC_MAX_MESSAGE_BYTES is refused from its length prefix, before it could be decoded.
+    if (bytes.length > MAX_MESSAGE_BYTES) {
+      if (result.error?.code !== 8) throw new Error(`a ${size} message was not refused with RESOURCE_EXHAUSTED (${result.error ? `${result.error.code} ${result.error.details}` : 'answered'})`);
+      seen.set('refused: over GRPC_MAX_MESSAGE_BYTES', (seen.get('refused: over GRPC_MAX_MESSAGE_BYTES') ?? 0) + 1);
+      return;
+    }
     if (result.error) throw new Error(`a gRPC error instead of a CheckResponse: ${result.error.code} ${result.error.details} after ${Math.round(result.ms)} ms (${size}; ${expected.why})`);
     if (result.ms >= DEADLINE_MS) throw new Error(`answered after ${Math.round(result.ms)} ms, past the ${DEADLINE_MS} ms deadline`);
     const response = result.response!;
