@@ -119,7 +119,7 @@ t.test('client_assertion_file needs a readable file holding a JWT', async (t) =>
       return (error as ConfigError).problems;
     }
   };
-  t.same(problems(undefined), ['EXCHANGE_CLIENT_ASSERTION_FILE: is required for client_assertion_file']);
+  t.same(problems(undefined), ['EXCHANGE_CLIENT_ASSERTION_FILE (or CLIENT_ASSERTION_FILE): is required for client_assertion_file'], 'names the inherited alternative too');
   t.same(problems(join(files.dir, 'missing')), [`EXCHANGE_CLIENT_ASSERTION_FILE: cannot read ${join(files.dir, 'missing')} (ENOENT)`]);
   t.same(problems(files.write('not-a-jwt', 'hunter2\n')), [`EXCHANGE_CLIENT_ASSERTION_FILE: ${join(files.dir, 'not-a-jwt')} does not hold a JWT`]);
   t.equal(loadConfig(env(files.write('token', 'eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjF9.c2ln\n'))).targets[0]?.client.authMethod, 'client_assertion_file');

@@ -229,6 +229,9 @@ function readByService(decoded: Record<string, any>): Record<string, unknown> {
         path: http.path,
         host: http.host,
         headers: http.headers,
+        // RFC 6750 §2.2: body and raw_body are read for form-encoded tokens.
+        body: http.body,
+        raw_body: http.raw_body,
         ...(http.header_map ? { header_map: { headers: ((http.header_map.headers ?? []) as Array<Record<string, unknown>>).map(({ key, value, raw_value }) => ({ key, value, raw_value })) } } : {}),
       },
     };
