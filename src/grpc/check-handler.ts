@@ -77,7 +77,7 @@ const SERVER_SIDE = new Set(['internal', 'misconfigured', 'unavailable', 'deadli
 const LEVEL_BY_CODE = { misconfigured: 'error', internal: 'error', unavailable: 'warn', deadline: 'warn', no_target: 'warn' } as const;
 
 /**
- * One line per check (issue 4 item 7): outcome, target, subject and token
+ * One line per check (SPEC §5 logs): outcome, target, subject and token
  * fingerprints, duration, and the trace when there is one. Never a token. Written as a template rather than
  * through the generic logger (this runs once per Check): every member is a
  * fixed name, and every value is a number, a boolean, a base64url fingerprint
