@@ -38,6 +38,10 @@ type TargetHeader = { readonly name: string; readonly prefix: string; readonly r
 
 const DEFAULT_HEADER: TargetHeader = { name: 'authorization', prefix: 'Bearer ', remove: [] };
 
+function sameHeader(a: TargetHeader, b: TargetHeader): boolean {
+  return a.name === b.name && a.prefix === b.prefix && a.remove.length === b.remove.length && a.remove.every((name, i) => name === b.remove[i]);
+}
+
 /** Longest `dynamic_metadata` value passed on; these come from the inbound token or the introspection answer. */
 const MAX_METADATA_VALUE_BYTES = 1024;
 
@@ -49,7 +53,8 @@ const MAX_METADATA_VALUE_BYTES = 1024;
 class EncodedAllow implements ExchangedToken {
   constructor(
     public bytes: Buffer,
-    readonly header: TargetHeader,
+    /** the target header the bytes were built for; a reload may bring an equal one (see `allowEncoded`) */
+    public header: TargetHeader,
     /** whose dynamic_metadata the bytes carry */
     public principal: Principal,
     private tokenStart: number,
@@ -136,6 +141,8 @@ export class ResponseBuilder {
 
   /** The same allowed response as {@link allow}, encoded for the gRPC path (see grpc/codec.ts); bytes kept by the cache are sent as they are. */
   allowEncoded(exchanged: ExchangedToken, principal: Principal, header: TargetHeader = DEFAULT_HEADER): Buffer {
+    // After a reload the target's header is a new object; when it says the same, the kept bytes still hold.
+    if (exchanged instanceof EncodedAllow && exchanged.header !== header && sameHeader(exchanged.header, header)) exchanged.header = header;
     if (exchanged instanceof EncodedAllow && exchanged.header === header) {
       if (exchanged.principal !== principal) exchanged.update(this.#encoder(header).encode(exchanged.value, encodeStruct(metadataFields(principal)), Buffer.allocUnsafeSlow), principal);
       return exchanged.bytes;

@@ -42,3 +42,13 @@ t.test('deny: a 429 passes on its own wait, other 503s the default', async (t) =
   t.equal(headerOf(builder.deny(new GarbageAnswerError('x')), 'retry-after'), '1');
   t.equal(builder.deny(new RateLimitedError(17)).denied_response?.status.code, 503);
 });
+
+t.test('kept bytes survive a reload that rebuilds an equal target header', async (t) => {
+  const builder = new ResponseBuilder(RESOURCE);
+  const header = { name: 'authorization', prefix: 'Bearer ', remove: ['x-actor-token'] };
+  const kept = builder.keepEncoded('exchanged', alice, { target: { header } });
+  const before = builder.allowEncoded(kept, alice, header);
+  t.equal(builder.allowEncoded(kept, alice, { ...header, remove: [...header.remove] }), before, 'an equal header: the same kept bytes, not a fresh encoding');
+  const changed = builder.allowEncoded(kept, alice, { ...header, remove: [] });
+  t.not(changed, before, 'a header that says something else is encoded anew');
+});
