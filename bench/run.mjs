@@ -93,6 +93,8 @@ mkdirSync(join(outDir, 'logs'), { recursive: true });
 const snapshot = join(outDir, 'snapshot');
 cpSync(join(ROOT, 'dist'), join(snapshot, 'dist'), { recursive: true });
 cpSync(join(ROOT, 'protos'), join(snapshot, 'protos'), { recursive: true });
+// dist/build-info.js reads the version from ../package.json.
+cpSync(join(ROOT, 'package.json'), join(snapshot, 'package.json'));
 process.env.BENCH_DIST_DIR = join(snapshot, 'dist');
 const buildHash = hashOfJs(join(snapshot, 'dist'));
 
