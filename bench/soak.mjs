@@ -145,7 +145,6 @@ try {
   } else {
     cpSync(join(ROOT, 'dist'), join(outDir, 'dist'), { recursive: true });
     cpSync(join(ROOT, 'protos'), join(outDir, 'protos'), { recursive: true });
-    cpSync(join(ROOT, 'package.json'), join(outDir, 'package.json')); // dist/build-info.js reads ../package.json
     cpSync(join(ROOT, 'package.json'), join(outDir, 'package.json'));
     build = { from: 'a snapshot of dist/', distMtime: statSync(join(ROOT, 'dist', 'main.js')).mtime.toISOString() };
   }
