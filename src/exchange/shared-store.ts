@@ -1,4 +1,4 @@
-import { createClient } from 'redis';
+import type { createClient } from 'redis';
 import type { Clock } from '../clock.js';
 import type { SharedCacheConfig } from '../config/model.js';
 
@@ -38,8 +38,12 @@ const reconnectDelay = (retries: number) => Math.min(50 * 2 ** Math.min(retries,
  * Redis that keeps failing and lets one probe through later. Nothing here
  * waits for Redis at start-up; every failure is a {@link SharedStoreError}.
  */
+type RedisClient = ReturnType<typeof createClient>;
+
 export class RedisStore {
-  readonly #client;
+  /** created by `connect()`: the `redis` package is loaded only when REDIS_URL is set (about 28 MB of RSS) */
+  #client: RedisClient | undefined;
+  #closed = false;
   readonly #timeoutMs: number;
   #failures = 0;
   /** when the current run of failures began */
@@ -50,43 +54,56 @@ export class RedisStore {
   #probing = false;
 
   constructor(
-    config: SharedCacheConfig,
+    private readonly config: SharedCacheConfig,
     private readonly clock: Clock,
     /** connection-level errors (refused, reset, TLS): the caller logs them at a bounded rate */
-    onConnectionError: (error: Error) => void,
+    private readonly onConnectionError: (error: Error) => void,
   ) {
     this.#timeoutMs = config.timeoutMs;
-    this.#client = createClient({
-      url: config.url,
-      ...(config.password === undefined ? {} : { password: config.password }),
-      RESP: 3,
-      disableOfflineQueue: true,
-      commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
-      // The client drops a command itself a while after we stopped waiting, so a slow Redis cannot pile up replies.
-      commandOptions: { timeout: config.timeoutMs + CLIENT_TIMEOUT_SLACK_MS, rejectInFlight: true },
-      socket: { connectTimeout: Math.max(1000, config.timeoutMs), reconnectStrategy: reconnectDelay },
-      disableClientInfo: true,
-    });
-    this.#client.on('error', onConnectionError);
   }
 
-  /** Starts connecting in the background; commands fail (as misses) until it is up. */
+  /** Loads the client and starts connecting in the background; commands fail (as misses) until it is up. */
   connect(): void {
-    this.#client.connect().catch(() => {}); // reported through 'error'; reconnects on its own
+    import('redis').then(
+      ({ createClient }) => {
+        if (this.#closed) return;
+        const { config } = this;
+        this.#client = createClient({
+          url: config.url,
+          ...(config.password === undefined ? {} : { password: config.password }),
+          RESP: 3,
+          disableOfflineQueue: true,
+          commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
+          // The client drops a command itself a while after we stopped waiting, so a slow Redis cannot pile up replies.
+          commandOptions: { timeout: config.timeoutMs + CLIENT_TIMEOUT_SLACK_MS, rejectInFlight: true },
+          socket: { connectTimeout: Math.max(1000, config.timeoutMs), reconnectStrategy: reconnectDelay },
+          disableClientInfo: true,
+        });
+        this.#client.on('error', this.onConnectionError);
+        this.#client.connect().catch(() => {}); // reported through 'error'; reconnects on its own
+      },
+      (error: unknown) => this.onConnectionError(error instanceof Error ? error : new Error(String(error))),
+    );
   }
 
   /** One MGET: a value or null per key. */
   mget(keys: readonly string[]): Promise<Array<string | null>> {
-    return this.#run(() => this.#client.mGet([...keys]) as Promise<Array<string | null>>);
+    return this.#run(() => this.#ready().mGet([...keys]) as Promise<Array<string | null>>);
   }
 
   /** SET with a TTL in milliseconds. */
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.#run(() => this.#client.set(key, value, { expiration: { type: 'PX', value: ttlMs } }));
+    await this.#run(() => this.#ready().set(key, value, { expiration: { type: 'PX', value: ttlMs } }));
   }
 
   async close(): Promise<void> {
-    if (this.#client.isOpen) this.#client.destroy();
+    this.#closed = true;
+    if (this.#client?.isOpen) this.#client.destroy();
+  }
+
+  #ready(): RedisClient {
+    if (!this.#client) throw new SharedStoreError('unavailable');
+    return this.#client;
   }
 
   async #run<T>(command: () => Promise<T>): Promise<T> {
