@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, customFetch } from 'jose';
-import type { CheckRequest } from './check/check-request.js';
+import type { CheckRequest } from './request/check-request.js';
 import { CheckPipeline, type Decision } from './check/pipeline.js';
 import type { Clock } from './clock.js';
 import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/model.js';

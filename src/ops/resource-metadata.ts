@@ -1,4 +1,12 @@
-import { resourceMetadataUrl } from '../check/www-authenticate.js';
+/**
+ * RFC 9728 §3.1: the metadata URL inserts `/.well-known/oauth-protected-resource`
+ * between the host and the path of the resource identifier.
+ */
+export function resourceMetadataUrl(resource: string): string {
+  const url = new URL(resource);
+  const path = url.pathname === '/' ? '' : url.pathname;
+  return `${url.origin}/.well-known/oauth-protected-resource${path}`;
+}
 
 /** RFC 9728 §2 protected resource metadata (SPEC §4a). */
 export function resourceMetadata(resource: string, issuers: readonly string[], scopes: readonly string[]): Record<string, unknown> {

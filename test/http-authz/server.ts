@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { connect, type Socket } from 'node:net';
-import type { CheckRequest } from '../../src/check/check-request.js';
+import type { CheckRequest } from '../../src/request/check-request.js';
 import type { Decision } from '../../src/check/pipeline.js';
 import { ResponseBuilder, type CheckResponse } from '../../src/check/response.js';
 import { AuthzError } from '../../src/errors.js';
