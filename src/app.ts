@@ -18,6 +18,7 @@ import { Metrics } from './ops/metrics.js';
 import { Readiness } from './ops/readiness.js';
 import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
 import { Tracing } from './ops/tracing.js';
+import { Principals } from './validation/principal.js';
 import { Reloader } from './reload.js';
 
 export interface AppOptions {
@@ -65,7 +66,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const shared = sharedStore && new SharedExchangeCache(sharedStore, sharedConfig.keys, clock, metrics, (reason, error, suppressed) => log.warn('shared cache not used', { reason, err: error, suppressed }));
   const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => encoded.keepEncoded(value, principal, exchanger), shared);
   metrics.cacheSize = () => cache.size;
-  const deps: CoreDeps = { clock, log, metrics, cache, tracing, metadataPaths };
+  const deps: CoreDeps = { clock, log, metrics, cache, tracing, metadataPaths, principals: new Principals() };
 
   let core: Core = buildCore(config, deps);
   metrics.breakers = () => core.exchangers.map((exchanger) => [exchanger.target.name, exchanger.breakerOpen] as const);
