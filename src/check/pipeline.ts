@@ -34,7 +34,7 @@ export interface PipelineOptions {
   readonly validator: TokenValidator;
   readonly targets: TargetSelector<TokenExchanger>;
   readonly cache: ExchangeCache;
-  /** RFC 9728 metadata paths a Check may be answered for directly (issue: "RFC 9728 through the proxy") */
+  /** RFC 9728 metadata paths a Check may be answered for directly (SPEC §4a) */
   readonly metadataPaths: ReadonlySet<string>;
 }
 
