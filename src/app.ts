@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from './log.js';
 import { OpsHttpServer } from './ops/http-server.js';
 import { Metrics } from './ops/metrics.js';
 import { Readiness } from './ops/readiness.js';
-import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
+import { resourceMetadataDocument, resourceMetadataPaths } from './ops/resource-metadata.js';
 import { Tracing } from './ops/tracing.js';
 import { Principals } from './validation/principal.js';
 import { Reloader } from './reload.js';
@@ -54,8 +54,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const metrics = new Metrics({ version: VERSION, nodeVersion: process.version });
   const tracing = config.tracing ? new Tracing() : undefined;
 
-  const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
-  const metadataDocument = JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), allScopes));
+  const metadataDocument = resourceMetadataDocument(config);
   const metadataPaths = resourceMetadataPaths(config.resourceUrl);
   const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
   // The gRPC fast path: the cache keeps each exchanged token as its encoded allow answer, so a hit sends bytes built once.
