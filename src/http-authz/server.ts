@@ -215,7 +215,7 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
  * the gRPC deadline then applies, SPEC §3). Without it (nginx, Traefik) the
  * check waits for the pipeline, whose calls are bounded by their own timeouts.
  */
-export const EXPECTED_TIMEOUT_HEADER = 'x-envoy-expected-rq-timeout-ms';
+const EXPECTED_TIMEOUT_HEADER = 'x-envoy-expected-rq-timeout-ms';
 
 function budgetOf(request: IncomingMessage): number {
   const stated = request.headers[EXPECTED_TIMEOUT_HEADER];
