@@ -6,15 +6,19 @@ import { buildCore, type Core, type CoreDeps } from './core.js';
 import { ExchangeCache } from './exchange/cache.js';
 import { SharedExchangeCache } from './exchange/shared-cache.js';
 import { RedisStore } from './exchange/shared-store.js';
-import { createCheckHandler, logDecision } from './grpc/check-handler.js';
+import { reportDecision } from './check/report.js';
+import { createCheckHandler } from './grpc/check-handler.js';
+import { EncodedAllows } from './grpc/encoded-allow.js';
 import { HttpAuthzServer } from './http-authz/server.js';
 import { loadAuthorizationService } from './grpc/protos.js';
 import { GrpcServer } from './grpc/server.js';
 import { silentLogger, type Logger } from './log.js';
 import { OpsHttpServer } from './ops/http-server.js';
 import { Metrics } from './ops/metrics.js';
-import { resourceMetadata, resourceMetadataPaths } from './ops/resource-metadata.js';
+import { Readiness } from './ops/readiness.js';
+import { resourceMetadataDocument, resourceMetadataPaths } from './ops/resource-metadata.js';
 import { Tracing } from './ops/tracing.js';
+import { Principals } from './validation/principal.js';
 import { Reloader } from './reload.js';
 
 export interface AppOptions {
@@ -50,18 +54,18 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const metrics = new Metrics({ version: VERSION, nodeVersion: process.version });
   const tracing = config.tracing ? new Tracing() : undefined;
 
-  const allScopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
-  const metadataDocument = JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), allScopes));
+  const metadataDocument = resourceMetadataDocument(config);
   const metadataPaths = resourceMetadataPaths(config.resourceUrl);
   const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
-  // The cache keeps each exchanged token as its encoded allow answer: a hit sends bytes built once.
+  // The gRPC fast path: the cache keeps each exchanged token as its encoded allow answer, so a hit sends bytes built once.
+  const encoded = new EncodedAllows();
   // SPEC §4b: the shared tier behind the local cache; it connects in the background and never decides a Check.
   const sharedConfig = config.sharedCache;
   const sharedStore = sharedConfig && new RedisStore(sharedConfig, clock, (error) => shared?.connectionError(error));
   const shared = sharedStore && new SharedExchangeCache(sharedStore, sharedConfig.keys, clock, metrics, (reason, error, suppressed) => log.warn('shared cache not used', { reason, err: error, suppressed }));
-  const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => responses.keepEncoded(value, principal, exchanger), shared);
+  const cache = new ExchangeCache(config.cache.max, config.cache.ttlSeconds, clock, metrics, (value, principal, exchanger) => encoded.keepEncoded(value, principal, exchanger), shared);
   metrics.cacheSize = () => cache.size;
-  const deps: CoreDeps = { clock, log, metrics, cache, tracing, metadataPaths };
+  const deps: CoreDeps = { clock, log, metrics, cache, tracing, metadataPaths, principals: new Principals() };
 
   let core: Core = buildCore(config, deps);
   metrics.breakers = () => core.exchangers.map((exchanger) => [exchanger.target.name, exchanger.breakerOpen] as const);
@@ -69,7 +73,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const pipeline: Pick<Core, 'decide'> = { decide: (request, parent) => core.decide(request, parent) };
 
   const headerLimits = { maxHeaders: config.grpc.maxRequestHeaders, maxHeaderBytes: config.grpc.maxRequestHeaderBytes };
-  const grpc = new GrpcServer(loadAuthorizationService(headerLimits), { Check: createCheckHandler(pipeline, responses, metrics, log, tracing) }, config.grpc);
+  const grpc = new GrpcServer(loadAuthorizationService(headerLimits), { Check: createCheckHandler(pipeline, responses, encoded, metrics, log, tracing) }, config.grpc);
   const httpAuthz =
     config.listen.authzHttpPort === undefined
       ? undefined
@@ -81,30 +85,22 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
           maxHeaderBytes: Math.max(32 * 1024, config.validation.maxTokenBytes + 16 * 1024),
           ...config.authzHttp,
           onDecision: (decision, seconds, answered, trace) => {
-            metrics.check(decision.allowed ? 'allowed' : decision.error.code, decision.exchanger?.target.name ?? '');
             metrics.httpRequest(answered.method, answered.status, seconds);
-            logDecision(log, decision, seconds, trace);
+            reportDecision(metrics, log, decision, seconds, trace);
           },
         });
-  let listening = false;
-  let warm = false;
-  let closing = false;
-  /** Ready once every issuer's keys (or metadata) and every discovered token endpoint are loaded; a later outage does not flip it. */
-  const isReady = () => listening && warm && !closing;
+  const readiness = new Readiness(() => {
+    grpc.setServing(true);
+    log.info('authorization server ready', { issuers: core.config.issuers.map((issuer) => issuer.issuer) });
+  });
   const ops = new OpsHttpServer({
-    healthy: () => !closing,
-    ready: isReady,
+    healthy: readiness.healthy,
+    ready: readiness.ready,
     metrics: () => metrics.render(),
     metricsContentType: metrics.contentType,
     metadata: metadataDocument,
     metadataPaths,
   }, config.opsHttp);
-  const onWarm = () => {
-    warm = true;
-    grpc.setServing(true);
-    log.info('authorization server ready', { issuers: core.config.issuers.map((issuer) => issuer.issuer) });
-  };
-
   let refreshTimer: NodeJS.Timeout | undefined;
   const reloader =
     options.source &&
@@ -118,29 +114,28 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
         if (applied.sharedCache) shared?.useKeys(applied.sharedCache.keys);
         const previous = core;
         core = next;
-        if (listening) next.warmUp(onWarm);
+        readiness.warm(next);
         previous.retire().catch((error: unknown) => log.warn('closing the previous configuration failed', { err: error }));
       },
     });
 
   return {
     metrics,
-    isReady,
-    reload: (reason) => !closing && reloader !== undefined && reloader.reload(reason),
+    isReady: readiness.ready,
+    reload: (reason) => readiness.healthy() && reloader !== undefined && reloader.reload(reason),
     async start() {
       const grpcPort = await grpc.listen(config.listen.address, config.listen.grpcPort);
       const httpPort = await ops.listen(config.listen.address, config.listen.httpPort);
       const authzHttpPort = httpAuthz ? await httpAuthz.listen(config.listen.address, config.listen.authzHttpPort!) : undefined;
-      listening = true;
       sharedStore?.connect();
       refreshTimer = setInterval(() => core.refreshKeys(), config.authorizationServer.jwksRefreshSeconds * 1000).unref();
       reloader?.watch(core.config.reloadPollSeconds);
       log.info('listening', { grpcPort, httpPort, authzHttpPort, address: config.listen.address, pid: process.pid });
-      core.warmUp(onWarm);
+      readiness.started(core);
       return { grpcPort, httpPort, ...(authzHttpPort === undefined ? {} : { authzHttpPort }) };
     },
     async close() {
-      closing = true;
+      readiness.closing();
       clearInterval(refreshTimer);
       reloader?.stop();
       await Promise.all([grpc.close(config.shutdownGraceMs), httpAuthz?.close(config.shutdownGraceMs)]);

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, customFetch } from 'jose';
-import type { CheckRequest } from './check/check-request.js';
+import type { CheckRequest } from './request/check-request.js';
 import { CheckPipeline, type Decision } from './check/pipeline.js';
 import type { Clock } from './clock.js';
 import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/model.js';
@@ -15,6 +15,7 @@ import type { TraceParent, Tracing } from './ops/tracing.js';
 import { backoffDelay } from './retry.js';
 import { IntrospectionValidator } from './validation/introspection.js';
 import { JwtValidator } from './validation/jwt.js';
+import type { Principals } from './validation/principal.js';
 import { TokenValidator, type IssuerValidator } from './validation/token-validator.js';
 
 
@@ -28,6 +29,8 @@ export interface CoreDeps {
   readonly tracing: Tracing | undefined;
   /** RFC 9728 metadata paths a Check may be answered for directly */
   readonly metadataPaths: readonly string[];
+  /** builds principals, holding repeated claims once; outlives a reload */
+  readonly principals: Principals;
 }
 
 /**
@@ -109,8 +112,9 @@ export function buildCore(config: Config, deps: CoreDeps): Core {
           },
           clock,
           metrics,
+          deps.principals,
         )
-      : new JwtValidator(issuer, keysOf(issuer), config.validation.clockToleranceSeconds, clock);
+      : new JwtValidator(issuer, keysOf(issuer), config.validation.clockToleranceSeconds, clock, deps.principals);
   const validators = new Map(config.issuers.map((issuer) => [issuer.issuer, validatorOf(issuer)]));
   const introspecting = config.issuers.find((issuer) => issuer.introspection);
 

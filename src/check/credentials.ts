@@ -1,6 +1,6 @@
 import { AuthzError } from '../errors.js';
 import { B64TOKEN } from '../oauth/b64token.js';
-import type { RequestView } from './request.js';
+import type { RequestView } from '../request/view.js';
 /** RFC 7235 §2.1: the scheme is case-insensitive and followed by one or more spaces. */
 const BEARER_SCHEME = /^bearer +/i;
 

@@ -7,9 +7,10 @@ import type { TraceParent } from '../ops/tracing.js';
 import { inboundToken, type InboundToken } from '../validation/inbound-token.js';
 import type { Principal } from '../validation/principal.js';
 import { requireScopes } from '../validation/scopes.js';
-import type { CheckRequest } from './check-request.js';
+import type { CheckRequest } from '../request/check-request.js';
+import { unexpected } from './failures.js';
 import { bearerToken, refuseBodyToken, refuseQueryToken } from './credentials.js';
-import { requestView, type RequestView } from './request.js';
+import { requestView, type RequestView } from '../request/view.js';
 
 /** Validates an inbound token into a principal (JWKS or introspection, routed by issuer); synchronous when cached. */
 export interface TokenValidator {
@@ -33,7 +34,7 @@ export interface PipelineOptions {
   readonly validator: TokenValidator;
   readonly targets: TargetSelector<TokenExchanger>;
   readonly cache: ExchangeCache;
-  /** RFC 9728 metadata paths a Check may be answered for directly (issue: "RFC 9728 through the proxy") */
+  /** RFC 9728 metadata paths a Check may be answered for directly (SPEC §4a) */
   readonly metadataPaths: ReadonlySet<string>;
 }
 
@@ -99,6 +100,6 @@ export class CheckPipeline {
 }
 
 function deny(error: unknown, token?: InboundToken, principal?: Principal, exchanger?: TokenExchanger): Decision {
-  const denial = error instanceof AuthzError ? error : new AuthzError('internal', 'the check failed unexpectedly', { cause: error });
+  const denial = error instanceof AuthzError ? error : unexpected(error);
   return { allowed: false, error: denial, token, principal, exchanger };
 }

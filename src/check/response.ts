@@ -1,10 +1,9 @@
 import { AuthzError, GarbageAnswerError, InsufficientScopeError, RateLimitedError } from '../errors.js';
 import { b64tokenFault } from '../oauth/b64token.js';
-import { AllowEncoder, encodeStruct } from '../grpc/codec.js';
-import type { ExchangedToken } from '../exchange/cache.js';
 import type { Principal } from '../validation/principal.js';
 import { GRPC_OK, OUTCOMES } from './outcomes.js';
-import { resourceMetadataUrl, wwwAuthenticate } from './www-authenticate.js';
+import { resourceMetadataUrl } from '../ops/resource-metadata.js';
+import { wwwAuthenticate } from './www-authenticate.js';
 
 /**
  * A `CheckResponse` in the object form `@grpc/proto-loader` encodes (`keepCase`).
@@ -34,43 +33,13 @@ function overwrite(key: string, value: string): HeaderValueOption {
 }
 
 /** Where the exchanged token goes and which of the caller's credentials are removed (`TargetConfig.header`). */
-type TargetHeader = { readonly name: string; readonly prefix: string; readonly remove: readonly string[] };
+export type TargetHeader = { readonly name: string; readonly prefix: string; readonly remove: readonly string[] };
 
-const DEFAULT_HEADER: TargetHeader = { name: 'authorization', prefix: 'Bearer ', remove: [] };
-
-function sameHeader(a: TargetHeader, b: TargetHeader): boolean {
-  return a.name === b.name && a.prefix === b.prefix && a.remove.length === b.remove.length && a.remove.every((name, i) => name === b.remove[i]);
-}
+/** SPEC §3: `authorization: Bearer <exchanged>` unless the target names another header. */
+export const DEFAULT_HEADER: TargetHeader = { name: 'authorization', prefix: 'Bearer ', remove: [] };
 
 /** Longest `dynamic_metadata` value passed on; these come from the inbound token or the introspection answer. */
 const MAX_METADATA_VALUE_BYTES = 1024;
-
-/**
- * An exchanged token kept as the encoded allow answer that carries it: a cache
- * hit sends these bytes as they are, and the token is held once, in a buffer
- * of its own (a slice of Node's shared pool would pin the whole 8 KiB slab).
- */
-class EncodedAllow implements ExchangedToken {
-  constructor(
-    public bytes: Buffer,
-    /** the target header the bytes were built for; a reload may bring an equal one (see `allowEncoded`) */
-    public header: TargetHeader,
-    /** whose dynamic_metadata the bytes carry */
-    public principal: Principal,
-    private tokenStart: number,
-    private tokenEnd: number,
-  ) {}
-
-  get value(): string {
-    return this.bytes.toString('utf8', this.tokenStart, this.tokenEnd);
-  }
-
-  /** Re-encodes for a newly validated principal (an introspection answer can change the scopes the metadata reports). */
-  update(encoded: { bytes: Buffer; tokenStart: number; tokenEnd: number }, principal: Principal): void {
-    ({ bytes: this.bytes, tokenStart: this.tokenStart, tokenEnd: this.tokenEnd } = encoded);
-    this.principal = principal;
-  }
-}
 
 /**
  * What `dynamic_metadata` says about the inbound token: scope, subject and
@@ -78,7 +47,7 @@ class EncodedAllow implements ExchangedToken {
  * into headers (`%DYNAMIC_METADATA%`), so only visible ASCII with inner spaces,
  * up to 1 KiB, is passed on (RFC 9110 §5.5); any other value is left out.
  */
-function metadataFields(principal: Principal): Array<[string, string]> {
+export function metadataFields(principal: Principal): Array<[string, string]> {
   const fields: Array<[string, string]> = [];
   const add = (key: string, value: string | undefined) => {
     if (value !== undefined && value.length <= MAX_METADATA_VALUE_BYTES && SAFE_FIELD_VALUE.test(value)) fields.push([key, value]);
@@ -96,7 +65,7 @@ const SAFE_FIELD_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 const MAX_HEADER_VALUE_BYTES = 1024 * 1024;
 
 /** Defence in depth: the exchanger already refused such a token (SPEC §3, 16 KiB); nothing else reaches a header. */
-function checkedToken(token: string): string {
+export function checkedToken(token: string): string {
   const fault = b64tokenFault(token, MAX_HEADER_VALUE_BYTES);
   if (fault !== undefined) throw new GarbageAnswerError(`access_token: ${fault}`);
   return token;
@@ -107,7 +76,6 @@ export class ResponseBuilder {
   readonly #metadataUrl: string;
 
   readonly #metadataDocument: string;
-  readonly #encoders = new WeakMap<TargetHeader, AllowEncoder>();
 
   constructor(resourceUrl: string, metadataDocument = '{}') {
     this.#metadataUrl = resourceMetadataUrl(resourceUrl);
@@ -127,33 +95,6 @@ export class ResponseBuilder {
       ok_response: header.remove.length === 0 ? { headers } : { headers, headers_to_remove: [...header.remove] },
       dynamic_metadata: { fields },
     };
-  }
-
-  /**
-   * What the exchange cache keeps for a fresh exchanged token (`KeepExchanged`):
-   * the allowed response of {@link allowEncoded}, encoded once.
-   */
-  keepEncoded(value: string, principal: Principal, exchanger: { readonly target: { readonly header: TargetHeader } }): ExchangedToken {
-    const header = exchanger.target.header;
-    const { bytes, tokenStart, tokenEnd } = this.#encoder(header).encode(checkedToken(value), encodeStruct(metadataFields(principal)), Buffer.allocUnsafeSlow);
-    return new EncodedAllow(bytes, header, principal, tokenStart, tokenEnd);
-  }
-
-  /** The same allowed response as {@link allow}, encoded for the gRPC path (see grpc/codec.ts); bytes kept by the cache are sent as they are. */
-  allowEncoded(exchanged: ExchangedToken, principal: Principal, header: TargetHeader = DEFAULT_HEADER): Buffer {
-    // After a reload the target's header is a new object; when it says the same, the kept bytes still hold.
-    if (exchanged instanceof EncodedAllow && exchanged.header !== header && sameHeader(exchanged.header, header)) exchanged.header = header;
-    if (exchanged instanceof EncodedAllow && exchanged.header === header) {
-      if (exchanged.principal !== principal) exchanged.update(this.#encoder(header).encode(exchanged.value, encodeStruct(metadataFields(principal)), Buffer.allocUnsafeSlow), principal);
-      return exchanged.bytes;
-    }
-    return this.#encoder(header).encode(checkedToken(exchanged.value), encodeStruct(metadataFields(principal))).bytes;
-  }
-
-  #encoder(header: TargetHeader): AllowEncoder {
-    let encoder = this.#encoders.get(header);
-    if (!encoder) this.#encoders.set(header, (encoder = new AllowEncoder(header.name, header.prefix, header.remove)));
-    return encoder;
   }
 
   /** A denial per the outcome table; the body and headers never contain the inbound token. */

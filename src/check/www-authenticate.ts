@@ -1,16 +1,6 @@
 import type { Outcome } from './outcomes.js';
 
 /**
- * RFC 9728 §3.1: the metadata URL inserts `/.well-known/oauth-protected-resource`
- * between the host and the path of the resource identifier.
- */
-export function resourceMetadataUrl(resource: string): string {
-  const url = new URL(resource);
-  const path = url.pathname === '/' ? '' : url.pathname;
-  return `${url.origin}/.well-known/oauth-protected-resource${path}`;
-}
-
-/**
  * The `www-authenticate` value for an outcome (RFC 6750 §3, RFC 9728 §5.1), or
  * `undefined` when the outcome carries none.
  */

@@ -8,6 +8,7 @@ import { ACCESS_TOKEN_TYPE, ISSUER_SETTINGS, SERVICE_SETTINGS, TARGET_SETTINGS, 
 import { checkProfile } from './profiles.js';
 import { parseCacheKeys } from './cache-keys.js';
 import { connectionCaps, descriptorLimit } from './descriptors.js';
+import { isLoopback } from '../net/loopback.js';
 
 export type { Config, IssuerConfig, TargetConfig, ClientConfig, ActorConfig, TargetMatch, SharedCacheConfig } from './model.js';
 export type { Environment } from './sources.js';
@@ -312,9 +313,8 @@ function checkHttps(value: string | undefined, where: string, service: Pick<Serv
   }
 }
 
-export function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
-}
+/** Kept for importers of this module; the rule lives in src/net/loopback.ts. */
+export { isLoopback };
 
 function readCa(path: string, readFile: ReadFile, problems: string[]): string | undefined {
   try {

@@ -1,7 +1,7 @@
 import type { ActorConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
 import { B64TOKEN } from '../oauth/b64token.js';
-import type { RequestView } from '../check/request.js';
+import type { RequestView } from '../request/view.js';
 
 /**
  * The actor token for one exchange (RFC 8693 §2.1, delegation), or undefined

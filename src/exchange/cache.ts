@@ -32,9 +32,10 @@ export interface ExchangedToken {
 }
 
 /**
- * Turns a fresh exchanged token into what the cache keeps. The app keeps the
- * encoded allow answer (`ResponseBuilder.keepEncoded`), so a hit sends bytes
- * built once and the token is held once, off the V8 heap.
+ * Turns a fresh exchanged token into what the cache keeps; injected by the app
+ * wiring. The app keeps the gRPC transport's encoded allow answer
+ * (grpc/encoded-allow.ts), so a hit sends bytes built once and the token is
+ * held once, off the V8 heap; any other transport reads `value`.
  */
 export type KeepExchanged = (value: string, principal: Principal, exchanger: TokenExchanger) => ExchangedToken;
 
@@ -62,7 +63,7 @@ export class ExchangeCache {
   readonly #entries;
   readonly #held;
   readonly #inFlight = new Map<string, Promise<ExchangedToken>>();
-  /** Key prefix by target identity: '' for the first target seen (see {@link #key}). */
+  /** Key prefix by target identity: '' for the first target seen, else the identity and `~` (see `#key`). */
   readonly #prefixes = new Map<string, string>();
   /** Options for every read, reused: lru-cache writes the entry's ttl and remaining ttl into `status`. */
   readonly #read: { status: LRUCache.Status<string, ExchangedToken> } = { status: {} };
@@ -144,14 +145,17 @@ export class ExchangeCache {
   }
 
   /**
-   * (target identity, inbound token hash, actor token hash). The first target's
-   * keys are the bare token hash, the very string the validated-principal cache
-   * is keyed by, so the usual one-target set-up holds no second key per token.
-   * Key shapes have distinct lengths (43, 66, 87 or 110), so they never collide.
+   * (target identity, inbound token hash, actor token hash), as
+   * `[identity "~"] tokenHash ["." actorHash]`. Each part is base64url
+   * (RFC 4648 §5), which has neither `~` nor `.`: each separator marks one
+   * optional part, so two distinct triples never give one key, whatever the
+   * parts' lengths. The first target's keys carry no identity: they are the
+   * bare token hash, the very string the validated-principal cache is keyed
+   * by, so the usual one-target set-up holds no second key per token.
    */
   #key(token: InboundToken, exchanger: TokenExchanger, actorToken: string | undefined): string {
     let prefix = this.#prefixes.get(exchanger.identity);
-    if (prefix === undefined) this.#prefixes.set(exchanger.identity, (prefix = this.#prefixes.size === 0 ? '' : `${exchanger.identity}.`));
+    if (prefix === undefined) this.#prefixes.set(exchanger.identity, (prefix = this.#prefixes.size === 0 ? '' : `${exchanger.identity}~`));
     const base = prefix === '' ? token.hash : prefix + token.hash;
     return actorToken === undefined ? base : `${base}.${hash('sha256', actorToken, 'base64url')}`;
   }

@@ -1,6 +1,6 @@
 import type { Config, TargetConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
-import type { CheckRequest } from '../check/check-request.js';
+import type { CheckRequest } from '../request/check-request.js';
 
 /**
  * Picks the exchange target of a request, in order: Envoy's per-route

@@ -7,7 +7,7 @@
  * (protos/envoy/...); `test/grpc/wire-compat.ts` proves both against the
  * official schema. Denials keep the protobufjs encoder: they are not hot.
  */
-import type { CheckRequest, HttpRequestAttributes } from '../check/check-request.js';
+import type { CheckRequest, HttpRequestAttributes } from '../request/check-request.js';
 
 // ------------------------------------------------------------------ reading
 

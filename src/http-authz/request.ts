@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { CheckRequest } from '../check/check-request.js';
+import type { CheckRequest } from '../request/check-request.js';
 
 /**
  * Turns an HTTP authorization request into the `CheckRequest` the pipeline

@@ -1,12 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CheckRequest } from '../check/check-request.js';
+import type { CheckRequest } from '../request/check-request.js';
 import type { Decision } from '../check/pipeline.js';
 import type { ResponseBuilder } from '../check/response.js';
+import { answerBefore } from '../check/deadline.js';
+import { causeName, UNEXPECTED, unexpected } from '../check/failures.js';
 import { AuthzError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CheckSpan, Tracing } from '../ops/tracing.js';
-import { requestView } from '../check/request.js';
+import { requestView } from '../request/view.js';
 import { checkRequestOf } from './request.js';
 import { httpAnswerOf, type HttpAnswer } from './response.js';
 
@@ -62,14 +64,13 @@ export const HTTP_AUTHZ_LIMITS = {
   maxDrainBytes: 1024 * 1024,
 } as const;
 
-const INTERNAL = 'the check failed unexpectedly';
 const HEADERS_TOO_LARGE = new AuthzError('headers_too_large', 'the request has too many headers');
 
 /** Last resort when even the denial cannot be built. */
 const SERVER_ERROR: HttpAnswer = {
   status: 500,
   headers: { 'cache-control': 'no-store', 'content-type': 'application/json' },
-  body: JSON.stringify({ error: 'server_error', error_description: INTERNAL }),
+  body: JSON.stringify({ error: 'server_error', error_description: UNEXPECTED }),
 };
 
 /**
@@ -151,9 +152,11 @@ export class HttpAuthzServer {
       pending = this.#failed(error);
     }
     if (!isPromise(pending)) return this.#answer(pending, started, response, span);
-    pending.then(
+    answerBefore(
+      Promise.resolve(pending),
+      budgetOf(request),
       (decision) => this.#answer(decision, started, response, span),
-      (error: unknown) => this.#answer(this.#failed(error), started, response, span),
+      (error) => this.#failed(error),
     );
   }
 
@@ -171,7 +174,7 @@ export class HttpAuthzServer {
     try {
       this.#options.onDecision?.(answered, (performance.now() - started) / 1000, { method: response.req.method, status: answer.status }, span && tracing!.ids(span));
     } catch (error) {
-      this.#options.log.error('http authorization: onDecision failed', { cause: causeName(error) });
+      this.#options.log.error('http authorization: onDecision failed', { cause: causeName(error) ?? typeof error });
     }
     // Shutting down: the proxy opens a new connection (to another instance) for its next check.
     if (this.#closing && !response.headersSent) response.setHeader('connection', 'close');
@@ -184,8 +187,8 @@ export class HttpAuthzServer {
    * quote a token).
    */
   #failed(error: unknown): Extract<Decision, { allowed: false }> {
-    this.#options.log.error('http authorization failed unexpectedly', { cause: causeName(error) });
-    return { allowed: false, error: new AuthzError('internal', INTERNAL, { cause: error }) };
+    this.#options.log.error('http authorization failed unexpectedly', { cause: causeName(error) ?? typeof error });
+    return { allowed: false, error: unexpected(error) };
   }
 
   #build(decision: Decision) {
@@ -206,9 +209,17 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-function causeName(cause: unknown): string {
-  if (!(cause instanceof Error)) return typeof cause;
-  return String((cause as { code?: unknown }).code ?? cause.name);
+/**
+ * The caller's deadline as the proxy states it: Envoy's router sends
+ * `x-envoy-expected-rq-timeout-ms` with the time it will wait (the same rule as
+ * the gRPC deadline then applies, SPEC §3). Without it (nginx, Traefik) the
+ * check waits for the pipeline, whose calls are bounded by their own timeouts.
+ */
+const EXPECTED_TIMEOUT_HEADER = 'x-envoy-expected-rq-timeout-ms';
+
+function budgetOf(request: IncomingMessage): number {
+  const stated = request.headers[EXPECTED_TIMEOUT_HEADER];
+  return typeof stated === 'string' && /^\d{1,9}$/.test(stated) ? Number(stated) : Infinity;
 }
 
 function send(response: ServerResponse, answer: HttpAnswer): void {

@@ -1,4 +1,14 @@
-import { resourceMetadataUrl } from '../check/www-authenticate.js';
+import type { Config } from '../config/model.js';
+
+/**
+ * RFC 9728 §3.1: the metadata URL inserts `/.well-known/oauth-protected-resource`
+ * between the host and the path of the resource identifier.
+ */
+export function resourceMetadataUrl(resource: string): string {
+  const url = new URL(resource);
+  const path = url.pathname === '/' ? '' : url.pathname;
+  return `${url.origin}/.well-known/oauth-protected-resource${path}`;
+}
 
 /** RFC 9728 §2 protected resource metadata (SPEC §4a). */
 export function resourceMetadata(resource: string, issuers: readonly string[], scopes: readonly string[]): Record<string, unknown> {
@@ -14,4 +24,10 @@ export function resourceMetadata(resource: string, issuers: readonly string[], s
 export function resourceMetadataPaths(resource: string): string[] {
   const derived = new URL(resourceMetadataUrl(resource)).pathname;
   return [...new Set([derived, '/.well-known/oauth-protected-resource'])];
+}
+
+/** The document of a configuration, serialised once: its issuers and every scope some target requires (SPEC §4a). */
+export function resourceMetadataDocument(config: Pick<Config, 'resourceUrl' | 'issuers' | 'targets'>): string {
+  const scopes = [...new Set(config.targets.flatMap((target) => target.requiredScopes))];
+  return JSON.stringify(resourceMetadata(config.resourceUrl, config.issuers.map((issuer) => issuer.issuer), scopes));
 }

@@ -1,5 +1,5 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
-import type { RequestView } from '../check/request.js';
+import type { RequestView } from '../request/view.js';
 import { AuthzError } from '../errors.js';
 import type { CallSpan, HttpTracer } from '../oauth/http.js';
 

@@ -9,7 +9,7 @@ import { formEncode } from '../oauth/client-auth.js';
 import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from './inbound-token.js';
-import { principalOf, type Validation } from './principal.js';
+import type { Principals, Validation } from './principal.js';
 import { scopesOf } from './scopes.js';
 
 export interface IntrospectionOptions {
@@ -64,6 +64,8 @@ export class IntrospectionValidator {
     private readonly options: IntrospectionOptions,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
+    /** the app's principal builder (one per app, shared by every validator) */
+    private readonly principals: Principals,
   ) {
     this.#inactive = createTtlCache<true>(options.cacheMax, clock);
   }
@@ -89,7 +91,7 @@ export class IntrospectionValidator {
     const expiresAt = typeof body.exp === 'number' ? body.exp : Math.floor(cap / 1000);
     const subject = typeof body.sub === 'string' ? body.sub : undefined;
     return {
-      principal: principalOf(this.issuer.issuer, subject, typeof body.client_id === 'string' ? body.client_id : undefined, scopesOf(body), expiresAt),
+      principal: this.principals.principalOf(this.issuer.issuer, subject, typeof body.client_id === 'string' ? body.client_id : undefined, scopesOf(body), expiresAt),
       reusableUntil: Math.min(expiresAt * 1000, cap),
     };
   }

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
 import type { InboundToken } from './inbound-token.js';
-import { principalOf, type Validation } from './principal.js';
+import type { Principals, Validation } from './principal.js';
 import { scopesOf } from './scopes.js';
 
 /** jose failures that mean "could not get the keys", not "bad token". */
@@ -21,6 +21,8 @@ export class JwtValidator {
     private readonly keys: () => Promise<JWTVerifyGetKey>,
     private readonly clockToleranceSeconds: number,
     private readonly clock: Clock,
+    /** the app's principal builder (one per app, shared by every validator) */
+    private readonly principals: Principals,
   ) {
     if (issuer.algorithms.length === 0) throw new TypeError('JwtValidator needs at least one algorithm');
   }
@@ -49,7 +51,7 @@ export class JwtValidator {
     }
     const subject = typeof payload.sub === 'string' ? payload.sub : undefined;
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : typeof payload.azp === 'string' ? payload.azp : undefined;
-    const principal = principalOf(issuer, subject, clientId, scopesOf(payload), payload.exp!);
+    const principal = this.principals.principalOf(issuer, subject, clientId, scopesOf(payload), payload.exp!);
     return { principal, reusableUntil: principal.expiresAt * 1000 };
   }
 }

@@ -26,29 +26,36 @@ export function subjectFingerprint(issuer: string, subject: string | undefined):
 
 /** Most distinct client ids and scope lists held for sharing; past it, new ones are simply not shared. */
 const SHARED_MAX = 10_000;
-const sharedStrings = new Map<string, string>();
-const sharedScopeLists = new Map<string, readonly string[]>();
 
-/** One copy of a value many cached principals repeat (a client id): a principal is kept per token, up to 100,000s of them. */
-function shared(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const known = sharedStrings.get(value);
-  if (known !== undefined) return known;
-  if (sharedStrings.size < SHARED_MAX) sharedStrings.set(value, value);
-  return value;
-}
+/**
+ * Builds principals from validated claims, holding once what many tokens
+ * repeat (a client id, a scope list): a principal is kept per token, up to
+ * 100,000s of them. One per app, passed down to the validators; bounded.
+ */
+export class Principals {
+  readonly #strings = new Map<string, string>();
+  readonly #scopeLists = new Map<string, readonly string[]>();
 
-function sharedScopes(scopes: readonly string[]): readonly string[] {
-  const key = JSON.stringify(scopes); // unambiguous, whatever the scope strings contain
-  const known = sharedScopeLists.get(key);
-  if (known !== undefined) return known;
-  if (sharedScopeLists.size >= SHARED_MAX) return scopes;
-  const list = Object.freeze([...scopes]);
-  sharedScopeLists.set(key, list);
-  return list;
-}
+  /** A principal from validated claims; what many tokens share (client id, scope list) is held once. */
+  principalOf(issuer: string, subject: string | undefined, clientId: string | undefined, scopes: readonly string[], expiresAt: number): Principal {
+    return { issuer, subject, subjectFingerprint: subjectFingerprint(issuer, subject), clientId: this.#shared(clientId), scopes: this.#sharedScopes(scopes), expiresAt };
+  }
 
-/** A principal from validated claims; what many tokens share (client id, scope list) is held once. */
-export function principalOf(issuer: string, subject: string | undefined, clientId: string | undefined, scopes: readonly string[], expiresAt: number): Principal {
-  return { issuer, subject, subjectFingerprint: subjectFingerprint(issuer, subject), clientId: shared(clientId), scopes: sharedScopes(scopes), expiresAt };
+  #shared(value: string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    const known = this.#strings.get(value);
+    if (known !== undefined) return known;
+    if (this.#strings.size < SHARED_MAX) this.#strings.set(value, value);
+    return value;
+  }
+
+  #sharedScopes(scopes: readonly string[]): readonly string[] {
+    const key = JSON.stringify(scopes); // unambiguous, whatever the scope strings contain
+    const known = this.#scopeLists.get(key);
+    if (known !== undefined) return known;
+    if (this.#scopeLists.size >= SHARED_MAX) return scopes;
+    const list = Object.freeze([...scopes]);
+    this.#scopeLists.set(key, list);
+    return list;
+  }
 }

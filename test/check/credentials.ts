@@ -1,6 +1,6 @@
 import t from 'tap';
 import { bearerToken, refuseBodyToken, refuseQueryToken } from '../../src/check/credentials.js';
-import { requestView } from '../../src/check/request.js';
+import { requestView } from '../../src/request/view.js';
 import { AuthzError } from '../../src/errors.js';
 
 const viewOf = (headers: Record<string, string>) => requestView({ attributes: { request: { http: { headers } } } })!;

@@ -6,6 +6,7 @@
 import t from 'tap';
 import protobuf from 'protobufjs';
 import { ResponseBuilder } from '../../src/check/response.js';
+import { EncodedAllows } from '../../src/grpc/encoded-allow.js';
 import { OUTCOMES } from '../../src/check/outcomes.js';
 import { envoyCheckRequest, loadProtobufRoot, officialRoot, officialTypes } from '../../src/dev/envoy-client.js';
 import { AuthzError, InsufficientScopeError, type AuthzErrorCode } from '../../src/errors.js';
@@ -422,6 +423,7 @@ const decodeResponse = (bytes: Buffer) => CheckResponse.toObject(CheckResponse.d
 
 t.test('allowEncoded: byte for byte what the official schema reads from allow()', async (t) => {
   const builder = new ResponseBuilder(RESOURCE);
+  const encoded = new EncodedAllows();
   const principals = [
     { issuer: 'https://as.example.com', subject: 'alice', subjectFingerprint: 'x', clientId: 'app', scopes: ['a', 'b'], expiresAt: 1 },
     { issuer: 'https://as.example.com', subject: undefined, subjectFingerprint: undefined, clientId: undefined, scopes: [], expiresAt: 1 },
@@ -433,12 +435,12 @@ t.test('allowEncoded: byte for byte what the official schema reads from allow()'
       for (const token of ['t', 'e'.repeat(200), 'x'.repeat(70_000)]) {
         const viaObject = throughEnvoy(builder.allow(token, principal, header)).object;
         const label = `${principal.subject ?? 'no subject'}, ${header?.name ?? 'default header'}, token of ${token.length}`;
-        t.strictSame(decodeResponse(builder.allowEncoded({ value: token }, principal, header)), viaObject, label);
+        t.strictSame(decodeResponse(encoded.allowEncoded({ value: token }, principal, header)), viaObject, label);
         // What the exchange cache keeps: the same bytes, built once, and the token readable back from them.
         const targetHeader = header ?? { name: 'authorization', prefix: 'Bearer ', remove: [] };
-        const kept = builder.keepEncoded(token, principal, { target: { header: targetHeader } });
+        const kept = encoded.keepEncoded(token, principal, { target: { header: targetHeader } });
         t.equal(kept.value, token, `${label}: kept token reads back`);
-        t.strictSame(decodeResponse(builder.allowEncoded(kept, principal, targetHeader)), viaObject, `${label}: kept bytes`);
+        t.strictSame(decodeResponse(encoded.allowEncoded(kept, principal, targetHeader)), viaObject, `${label}: kept bytes`);
       }
     }
   }
@@ -446,13 +448,14 @@ t.test('allowEncoded: byte for byte what the official schema reads from allow()'
 
 t.test('kept bytes follow a newly validated principal: the metadata is never stale', async (t) => {
   const builder = new ResponseBuilder(RESOURCE);
+  const encoded = new EncodedAllows();
   const header = { name: 'authorization', prefix: 'Bearer ', remove: [] };
   const before = { issuer: 'https://as.example.com', subject: 'alice', subjectFingerprint: 'x', clientId: 'app', scopes: ['read', 'write'], expiresAt: 1 };
   const after = { ...before, scopes: ['read'] };
-  const kept = builder.keepEncoded('exchanged', before, { target: { header } });
-  const first = builder.allowEncoded(kept, before, header);
-  t.equal(builder.allowEncoded(kept, before, header), first, 'the same principal gets the very same bytes');
-  t.strictSame(decodeResponse(builder.allowEncoded(kept, after, header)), throughEnvoy(builder.allow('exchanged', after, header)).object, 'a new principal: its own scopes');
+  const kept = encoded.keepEncoded('exchanged', before, { target: { header } });
+  const first = encoded.allowEncoded(kept, before, header);
+  t.equal(encoded.allowEncoded(kept, before, header), first, 'the same principal gets the very same bytes');
+  t.strictSame(decodeResponse(encoded.allowEncoded(kept, after, header)), throughEnvoy(builder.allow('exchanged', after, header)).object, 'a new principal: its own scopes');
   t.equal(kept.value, 'exchanged');
 });
 

@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { connect, type Socket } from 'node:net';
-import type { CheckRequest } from '../../src/check/check-request.js';
+import type { CheckRequest } from '../../src/request/check-request.js';
 import type { Decision } from '../../src/check/pipeline.js';
 import { ResponseBuilder, type CheckResponse } from '../../src/check/response.js';
 import { AuthzError } from '../../src/errors.js';
@@ -250,3 +250,28 @@ function readResponse(socket: Socket): Promise<string> {
     socket.once('close', () => resolve(text));
   });
 }
+
+t.test('the proxy\'s stated deadline: a 503 just before it while the pipeline still waits, the same rule as gRPC', async (t) => {
+  const waiting: Array<(decision: Decision) => void> = [];
+  let asked!: () => void;
+  const h = await start(t, () => {
+    asked();
+    return new Promise<Decision>((resolve) => waiting.push(resolve));
+  });
+  const called = () => new Promise<void>((resolve) => (asked = resolve));
+
+  let pipelineCalled = called();
+  const reply = await send(h.url, { headers: { authorization: `Bearer ${TOKEN}`, 'x-envoy-expected-rq-timeout-ms': '50' } });
+  await pipelineCalled;
+  t.equal(reply.status, 503, 'answered before the proxy gives up');
+  t.equal(JSON.parse(reply.body).error_description, 'the authorization server did not answer in time');
+  const [decision] = h.reported.at(-1)!;
+  t.equal(!decision.allowed && decision.error.code, 'deadline', 'reported as deadline');
+  waiting[0]!(allowed());
+
+  pipelineCalled = called();
+  const pending = send(h.url, { headers: { authorization: `Bearer ${TOKEN}`, 'x-envoy-expected-rq-timeout-ms': 'soon' } });
+  await pipelineCalled;
+  waiting[1]!(allowed());
+  t.equal((await pending).status, 200, 'no usable deadline: the decision, however long it takes');
+});

@@ -214,7 +214,7 @@ function normalize(value: unknown): unknown {
   return value;
 }
 
-/** The part of an officially decoded CheckRequest that the service reads (src/check/check-request.ts). */
+/** The part of an officially decoded CheckRequest that the service reads (src/request/check-request.ts). */
 function readByService(decoded: Record<string, any>): Record<string, unknown> {
   const a = decoded.attributes;
   if (!a) return {};

@@ -1,7 +1,9 @@
 import t from 'tap';
-import { principalOf } from '../../src/validation/principal.js';
+import { Principals } from '../../src/validation/principal.js';
 
 t.test('principalOf: the claims as given; what many tokens repeat is held once', async (t) => {
+  const principals = new Principals();
+  const principalOf = principals.principalOf.bind(principals);
   const alice = principalOf('https://as.example.com', 'alice', 'app', ['read', 'write'], 100);
   const bob = principalOf('https://as.example.com', 'bob', 'app'.slice(0), ['read', 'write'].slice(), 200);
   t.strictSame({ ...alice, scopes: [...alice.scopes] }, { issuer: 'https://as.example.com', subject: 'alice', subjectFingerprint: alice.subjectFingerprint, clientId: 'app', scopes: ['read', 'write'], expiresAt: 100 });
@@ -17,8 +19,16 @@ t.test('principalOf: the claims as given; what many tokens repeat is held once',
 });
 
 t.test('scope lists are shared only when equal element by element', async (t) => {
+  const principals = new Principals();
+  const principalOf = principals.principalOf.bind(principals);
   const joined = principalOf('https://as.example.com', 'a', undefined, ['read write'], 1);
   const split = principalOf('https://as.example.com', 'b', undefined, ['read', 'write'], 1);
   t.strictSame([...joined.scopes], ['read write']);
   t.strictSame([...split.scopes], ['read', 'write']);
+});
+
+t.test('each app holds its own shared claims: nothing is module state', async (t) => {
+  const one = new Principals().principalOf('https://as.example.com', 'a', 'app', ['read'], 1);
+  const two = new Principals().principalOf('https://as.example.com', 'a', 'app', ['read'], 1);
+  t.not(one.scopes, two.scopes, 'two builders, two lists');
 });

@@ -1,6 +1,5 @@
 import t from 'tap';
-import { resourceMetadataUrl } from '../../src/check/www-authenticate.js';
-import { resourceMetadataPaths } from '../../src/ops/resource-metadata.js';
+import { resourceMetadataPaths, resourceMetadataUrl } from '../../src/ops/resource-metadata.js';
 
 t.test('RFC 9728 §3.1 metadata URL', async (t) => {
   t.equal(resourceMetadataUrl('https://api.example.com/mcp'), 'https://api.example.com/.well-known/oauth-protected-resource/mcp');
