@@ -50,9 +50,10 @@ export function buildClient(values: ClientValues, label: Label, failed: (suffix:
   const signingKey = authMethod === 'private_key_jwt' ? loadSigningKey(values, label, readFile, problems) : undefined;
   const tls = authMethod === 'tls_client_auth' ? loadCertificate(values, label, readFile, problems) : undefined;
   if (authMethod === 'client_assertion_file') checkAssertionFile(values, label, readFile, problems);
-  if (problems.length > before || values.id === undefined) return undefined;
+  if (problems.length > before) return undefined;
   return {
-    id: values.id,
+    // No id and no new line: the id was given but unusable, and its own line stops the load; the client is still built so that the rules after it are checked too.
+    id: values.id ?? '',
     authMethod,
     secret: values.secret,
     signingKey,

@@ -45,7 +45,7 @@ export function checkClientMethod(values: ClientValues, label: Label, failed: (s
 }
 
 /** The actor token (RFC 8693 §2.1): each source needs its setting, and only its own. */
-export function checkActor(values: TargetValues, name: Name, problems: Problems): void {
+export function checkActor(values: Pick<TargetValues, 'actorSource' | 'actorHeader' | 'actorToken' | 'tokenHeader'>, name: Name, problems: Problems): void {
   const source = values.actorSource;
   // The actor header is removed on the way upstream; it cannot be the inbound token's header or the one the exchanged token is written to.
   if (source === 'header' && (values.actorHeader === 'authorization' || values.actorHeader === values.tokenHeader)) {
