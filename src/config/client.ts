@@ -1,5 +1,7 @@
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { ClientConfig } from './model.js';
+import { errorCode, type Problems } from './problems.js';
+import { checkClientMethod } from './rules.js';
 import type { ReadFile } from './sources.js';
 import type { ClientAuthMethod } from './settings.js';
 
@@ -18,31 +20,40 @@ export interface ClientValues {
 }
 
 /** Names a client setting in a problem line ("EXCHANGE_CLIENT_SECRET", "config.yaml:9: targets[0].exchange_client_secret"). */
-export type Label = (suffix: 'ID' | 'SECRET' | 'AUTH_METHOD' | 'PRIVATE_KEY_FILE' | 'ASSERTION_ALG' | 'ASSERTION_FILE' | 'CERT_FILE' | 'KEY_FILE') => string;
+export type Label = (suffix: ClientSuffix) => string;
+
+/** Suffixes of the client settings (`CLIENT_ID`, `EXCHANGE_CLIENT_ID`, …) and the value each holds. */
+export const CLIENT_SUFFIXES = {
+  ID: 'id',
+  SECRET: 'secret',
+  AUTH_METHOD: 'authMethod',
+  PRIVATE_KEY_FILE: 'privateKeyFile',
+  KEY_ID: 'keyId',
+  ASSERTION_ALG: 'assertionAlg',
+  ASSERTION_AUDIENCE: 'assertionAudience',
+  ASSERTION_FILE: 'assertionFile',
+  CERT_FILE: 'certFile',
+  KEY_FILE: 'keyFile',
+} as const satisfies Record<string, keyof ClientValues>;
+export type ClientSuffix = keyof typeof CLIENT_SUFFIXES;
 
 /**
  * Completes and checks one client: what each authentication method needs is
- * present and loads (keys and certificates are read now, so a bad file stops
- * start-up rather than the first exchange).
+ * present (`rules.ts`) and loads (keys and certificates are read now, so a bad
+ * file stops start-up rather than the first exchange). `failed`: the setting
+ * already has a line of its own.
  */
-export function buildClient(values: ClientValues, label: Label, readFile: ReadFile, problems: string[]): ClientConfig | undefined {
+export function buildClient(values: ClientValues, label: Label, failed: (suffix: ClientSuffix) => boolean, readFile: ReadFile, problems: Problems): ClientConfig | undefined {
   const authMethod = values.authMethod ?? 'client_secret_basic';
   const before = problems.length;
-  // A value that was given but is unusable (here, or in the CLIENT_* it defaults to) already has its own line.
-  const missing = (name: string, why: string) => {
-    const wanted = new Set([settingName(name), settingName(name).replace(/^exchange_/, '')]);
-    if (!problems.some((line) => wanted.has(settingName(line).replace(/_file$/, '')))) problems.push(`${name}: ${why}`);
-  };
-  if (values.id === undefined) missing(label('ID'), 'is required');
-  if ((authMethod === 'client_secret_basic' || authMethod === 'client_secret_post') && values.secret === undefined) {
-    missing(label('SECRET'), `is required for ${authMethod}`);
-  }
+  checkClientMethod(values, label, failed, problems);
   const signingKey = authMethod === 'private_key_jwt' ? loadSigningKey(values, label, readFile, problems) : undefined;
   const tls = authMethod === 'tls_client_auth' ? loadCertificate(values, label, readFile, problems) : undefined;
   if (authMethod === 'client_assertion_file') checkAssertionFile(values, label, readFile, problems);
   if (problems.length > before) return undefined;
   return {
-    id: values.id!,
+    // No id and no new line: the id was given but unusable, and its own line stops the load; the client is still built so that the rules after it are checked too.
+    id: values.id ?? '',
     authMethod,
     secret: values.secret,
     signingKey,
@@ -52,17 +63,28 @@ export function buildClient(values: ClientValues, label: Label, readFile: ReadFi
   };
 }
 
-/** "CLIENT_SECRET: …", "EXCHANGE_CLIENT_SECRET (or CLIENT_SECRET): …" or "config.yaml:9: targets[0].exchange_client_secret: …" → "client_secret" / "exchange_client_secret". */
-function settingName(line: string): string {
-  const subject = line.replace(/^[^:\s]+:\d+: /, '').split(': ')[0]!.replace(/ \(or [A-Z_]+\)$/, '');
-  return subject.slice(subject.lastIndexOf('.') + 1).toLowerCase();
+/** Each client value: the own one, else the one it defaults to (SPEC §2: `EXCHANGE_CLIENT_*` default to `CLIENT_*`). */
+export function withDefaults(own: ClientValues, inherited: ClientValues | undefined): ClientValues {
+  if (!inherited) return own;
+  return {
+    id: own.id ?? inherited.id,
+    secret: own.secret ?? inherited.secret,
+    authMethod: own.authMethod ?? inherited.authMethod,
+    privateKeyFile: own.privateKeyFile ?? inherited.privateKeyFile,
+    keyId: own.keyId ?? inherited.keyId,
+    assertionAlg: own.assertionAlg ?? inherited.assertionAlg,
+    assertionAudience: own.assertionAudience ?? inherited.assertionAudience,
+    assertionFile: own.assertionFile ?? inherited.assertionFile,
+    certFile: own.certFile ?? inherited.certFile,
+    keyFile: own.keyFile ?? inherited.keyFile,
+  };
 }
 
-function read(path: string, where: string, readFile: ReadFile, problems: string[]): string | undefined {
+function read(path: string, where: string, readFile: ReadFile, problems: Problems): string | undefined {
   try {
     return readFile(path);
   } catch (error) {
-    problems.push(`${where}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    problems.push(`${where}: cannot read ${path} (${errorCode(error)})`);
     return undefined;
   }
 }
@@ -83,20 +105,17 @@ function algorithmsFor(key: KeyObject): string[] {
   }
 }
 
-function loadSigningKey(values: ClientValues, label: Label, readFile: ReadFile, problems: string[]): ClientConfig['signingKey'] {
-  if (values.privateKeyFile === undefined) {
-    problems.push(`${label('PRIVATE_KEY_FILE')}: is required for private_key_jwt`);
-    return undefined;
-  }
+function loadSigningKey(values: ClientValues, label: Label, readFile: ReadFile, problems: Problems): ClientConfig['signingKey'] {
+  if (values.privateKeyFile === undefined) return undefined;
   const text = read(values.privateKeyFile, label('PRIVATE_KEY_FILE'), readFile, problems);
   if (text === undefined) return undefined;
   let key: KeyObject;
   let jwkKid: string | undefined;
   try {
     if (text.trimStart().startsWith('{')) {
-      const jwk = JSON.parse(text) as { kid?: string };
-      jwkKid = jwk.kid;
-      key = createPrivateKey({ key: jwk as never, format: 'jwk' });
+      const jwk: JsonWebKey = JSON.parse(text);
+      jwkKid = typeof jwk.kid === 'string' ? jwk.kid : undefined;
+      key = createPrivateKey({ key: jwk, format: 'jwk' });
     } else {
       key = createPrivateKey(text);
     }
@@ -117,18 +136,13 @@ function loadSigningKey(values: ClientValues, label: Label, readFile: ReadFile, 
  * The platform's assertion file must exist and hold a compact JWT now; its
  * lifetime is checked at each use, since the platform rotates it.
  */
-function checkAssertionFile(values: ClientValues, label: Label, readFile: ReadFile, problems: string[]): void {
-  if (values.assertionFile === undefined) {
-    problems.push(`${label('ASSERTION_FILE')}: is required for client_assertion_file`);
-    return;
-  }
+function checkAssertionFile(values: ClientValues, label: Label, readFile: ReadFile, problems: Problems): void {
+  if (values.assertionFile === undefined) return;
   const text = read(values.assertionFile, label('ASSERTION_FILE'), readFile, problems);
   if (text !== undefined && !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(text.trim())) problems.push(`${label('ASSERTION_FILE')}: ${values.assertionFile} does not hold a JWT`);
 }
 
-function loadCertificate(values: ClientValues, label: Label, readFile: ReadFile, problems: string[]): ClientConfig['tls'] {
-  if (values.certFile === undefined) problems.push(`${label('CERT_FILE')}: is required for tls_client_auth`);
-  if (values.keyFile === undefined) problems.push(`${label('KEY_FILE')}: is required for tls_client_auth`);
+function loadCertificate(values: ClientValues, label: Label, readFile: ReadFile, problems: Problems): ClientConfig['tls'] {
   if (values.certFile === undefined || values.keyFile === undefined) return undefined;
   const cert = read(values.certFile, label('CERT_FILE'), readFile, problems);
   const key = read(values.keyFile, label('KEY_FILE'), readFile, problems);

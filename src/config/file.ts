@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
-import { LineCounter, parseDocument, isMap } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode } from 'yaml';
+import { errorCode, type Problems } from './problems.js';
 
 export type YamlPath = ReadonlyArray<string | number>;
 
@@ -12,12 +13,12 @@ export interface ConfigFile {
 }
 
 /** Reads and parses the YAML file; syntax errors become problem lines with their position. */
-export function readConfigFile(path: string, readFile: (path: string) => string, problems: string[]): ConfigFile | undefined {
+export function readConfigFile(path: string, readFile: (path: string) => string, problems: Problems): ConfigFile | undefined {
   let text: string;
   try {
     text = readFile(path);
   } catch (error) {
-    problems.push(`CONFIG_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    problems.push(`CONFIG_FILE: cannot read ${path} (${errorCode(error)})`);
     return undefined;
   }
   const name = basename(path);
@@ -33,13 +34,13 @@ export function readConfigFile(path: string, readFile: (path: string) => string,
   }
   return {
     name,
-    root: doc.toJS() as Record<string, unknown>,
+    root: doc.toJS(),
     where(path) {
       // The line of the path, or of the nearest enclosing node that exists (for a missing key: its entry).
       let line: number | undefined;
       for (let depth = path.length; depth >= 0 && line === undefined; depth--) {
-        const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
-        if (node?.range) line = lines.linePos(node.range[0]).line;
+        const node = doc.getIn(path.slice(0, depth), true);
+        if (isNode(node) && node.range) line = lines.linePos(node.range[0]).line;
       }
       const dotted = path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`)).join('');
       return `${name}:${line ?? '?'}: ${dotted}`;

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { LogLevel } from '../log.js';
 import type { CacheKey } from './cache-keys.js';
-import type { ActorSource, ClientAuthMethod, Profile } from './settings.js';
+import type { ActorSource, ClientAuthMethod, Profile, ServiceSettings } from './settings.js';
 
 /** The validated, frozen configuration the app is built from. */
 export interface Config {
@@ -59,6 +59,13 @@ export interface Config {
   /** V8 `--heap-growing-percent`; 0 = V8's default */
   readonly heapGrowingPercent: number;
   readonly logLevel: LogLevel;
+  /**
+   * Every service setting as parsed, typed from `SERVICE_SETTINGS` (a default
+   * applied; unset without one: undefined). The fields above are the views the
+   * app has always read, some with derived defaults; a new setting is read from
+   * here, so adding one touches its declaration and the code that uses it.
+   */
+  readonly settings: ServiceSettings;
 }
 
 /** A trusted issuer of inbound tokens. */

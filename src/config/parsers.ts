@@ -87,8 +87,9 @@ export function listOf(item: Parser<string>): Parser<readonly string[]> {
 
 export function oneOf<const T extends string>(values: readonly T[]): Parser<T> {
   return (raw) => {
-    if (!(values as readonly string[]).includes(raw)) throw new Error(`${JSON.stringify(raw)} must be one of ${values.join(', ')}`);
-    return raw as T;
+    const value = values.find((candidate) => candidate === raw);
+    if (value === undefined) throw new Error(`${JSON.stringify(raw)} must be one of ${values.join(', ')}`);
+    return value;
   };
 }
 
@@ -99,7 +100,7 @@ export const algorithms: Parser<readonly string[]> = (raw) => {
   const list = words(raw);
   for (const alg of list) {
     if (alg === 'none' || /^HS/.test(alg)) throw new Error(`${JSON.stringify(alg)} is not accepted: only asymmetric algorithms can be verified against a JWKS`);
-    if (!(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) throw new Error(`${JSON.stringify(alg)} is not a supported algorithm (${ASYMMETRIC_ALGORITHMS.join(' ')})`);
+    if (!ASYMMETRIC_ALGORITHMS.some((known) => known === alg)) throw new Error(`${JSON.stringify(alg)} is not a supported algorithm (${ASYMMETRIC_ALGORITHMS.join(' ')})`);
   }
   return list;
 };

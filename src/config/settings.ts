@@ -1,4 +1,5 @@
 import { LOG_LEVELS } from '../log.js';
+import type { TargetMatch } from './model.js';
 import {
   absoluteUri, algorithms, ASYMMETRIC_ALGORITHMS, boolean, extraParameters, headerName, headerValuePrefix, httpUrl, integer, listOf, oneOf, redisUrl, scopes, text, words,
   type Parser,
@@ -35,20 +36,20 @@ export type ActorSource = (typeof ACTOR_SOURCES)[number];
 
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
-/** How a client authenticates (RFC 6749 §2.3, RFC 7523 §2.2, RFC 8705 §2); `prefix` is CLIENT_ or EXCHANGE_CLIENT_. */
+/** How a client authenticates (RFC 6749 §2.3, RFC 7523 §2.2, RFC 8705 §2); `prefix` is CLIENT_ or EXCHANGE_CLIENT_; keys `client…` keep the issuer/target tables flat. */
 function clientSettings<const P extends 'CLIENT' | 'EXCHANGE_CLIENT'>(prefix: P, purpose: string, inherit: boolean) {
   const from = (name: string) => (inherit ? { derivedDefault: `\`CLIENT_${name}\`` } : {});
   return {
-    id: setting(text, { env: `${prefix}_ID`, ...from('ID'), doc: `Client id ${purpose}.` }),
-    secret: setting(text, { env: `${prefix}_SECRET`, secret: true, ...from('SECRET'), doc: 'Client secret (`client_secret_basic`, `client_secret_post`).' }),
-    authMethod: setting(oneOf(CLIENT_AUTH_METHODS), { env: `${prefix}_AUTH_METHOD`, ...(inherit ? from('AUTH_METHOD') : { default: 'client_secret_basic' }), doc: `Client authentication: ${CLIENT_AUTH_METHODS.map((m) => `\`${m}\``).join(', ')}.` }),
-    privateKeyFile: setting(text, { env: `${prefix}_PRIVATE_KEY_FILE`, ...from('PRIVATE_KEY_FILE'), doc: '`private_key_jwt`: PEM (PKCS#8) or JWK file of the signing key (RFC 7523 §2.2).' }),
-    keyId: setting(text, { env: `${prefix}_KEY_ID`, ...from('KEY_ID'), doc: '`private_key_jwt`: `kid` of the assertion (default: the JWK\'s `kid`).' }),
-    assertionAlg: setting(oneOf(ASYMMETRIC_ALGORITHMS), { env: `${prefix}_ASSERTION_ALG`, ...from('ASSERTION_ALG'), doc: '`private_key_jwt`: signing algorithm (default: from the key type).' }),
-    assertionAudience: setting(oneOf(['token_endpoint', 'issuer'] as const), { env: `${prefix}_ASSERTION_AUDIENCE`, ...(inherit ? from('ASSERTION_AUDIENCE') : { default: 'token_endpoint' }), doc: '`private_key_jwt`: the assertion\'s `aud`, the endpoint called or the issuer.' }),
-    assertionFile: setting(text, { env: `${prefix}_ASSERTION_FILE`, ...from('ASSERTION_FILE'), doc: '`client_assertion_file`: file holding a JWT the platform mints and rotates (a Kubernetes projected service-account token, a SPIFFE JWT-SVID), sent as the client assertion (RFC 7523 §2.2); read again when it changes (see "Secretless client authentication").' }),
-    certFile: setting(text, { env: `${prefix}_CERT_FILE`, ...from('CERT_FILE'), doc: '`tls_client_auth`: PEM client certificate (RFC 8705 §2).' }),
-    keyFile: setting(text, { env: `${prefix}_KEY_FILE`, ...from('KEY_FILE'), doc: '`tls_client_auth`: PEM key of the client certificate.' }),
+    clientId: setting(text, { env: `${prefix}_ID`, ...from('ID'), doc: `Client id ${purpose}.` }),
+    clientSecret: setting(text, { env: `${prefix}_SECRET`, secret: true, ...from('SECRET'), doc: 'Client secret (`client_secret_basic`, `client_secret_post`).' }),
+    clientAuthMethod: setting(oneOf(CLIENT_AUTH_METHODS), { env: `${prefix}_AUTH_METHOD`, ...(inherit ? from('AUTH_METHOD') : { default: 'client_secret_basic' }), doc: `Client authentication: ${CLIENT_AUTH_METHODS.map((m) => `\`${m}\``).join(', ')}.` }),
+    clientPrivateKeyFile: setting(text, { env: `${prefix}_PRIVATE_KEY_FILE`, ...from('PRIVATE_KEY_FILE'), doc: '`private_key_jwt`: PEM (PKCS#8) or JWK file of the signing key (RFC 7523 §2.2).' }),
+    clientKeyId: setting(text, { env: `${prefix}_KEY_ID`, ...from('KEY_ID'), doc: '`private_key_jwt`: `kid` of the assertion (default: the JWK\'s `kid`).' }),
+    clientAssertionAlg: setting(oneOf(ASYMMETRIC_ALGORITHMS), { env: `${prefix}_ASSERTION_ALG`, ...from('ASSERTION_ALG'), doc: '`private_key_jwt`: signing algorithm (default: from the key type).' }),
+    clientAssertionAudience: setting(oneOf(['token_endpoint', 'issuer'] as const), { env: `${prefix}_ASSERTION_AUDIENCE`, ...(inherit ? from('ASSERTION_AUDIENCE') : { default: 'token_endpoint' }), doc: '`private_key_jwt`: the assertion\'s `aud`, the endpoint called or the issuer.' }),
+    clientAssertionFile: setting(text, { env: `${prefix}_ASSERTION_FILE`, ...from('ASSERTION_FILE'), doc: '`client_assertion_file`: file holding a JWT the platform mints and rotates (a Kubernetes projected service-account token, a SPIFFE JWT-SVID), sent as the client assertion (RFC 7523 §2.2); read again when it changes (see "Secretless client authentication").' }),
+    clientCertFile: setting(text, { env: `${prefix}_CERT_FILE`, ...from('CERT_FILE'), doc: '`tls_client_auth`: PEM client certificate (RFC 8705 §2).' }),
+    clientKeyFile: setting(text, { env: `${prefix}_KEY_FILE`, ...from('KEY_FILE'), doc: '`tls_client_auth`: PEM key of the client certificate.' }),
   };
 }
 
@@ -112,7 +113,7 @@ export const ISSUER_SETTINGS = {
   algorithms: setting(algorithms, { env: 'ALLOWED_ALGORITHMS', default: ASYMMETRIC_ALGORITHMS.join(' '), doc: 'JWS algorithms accepted on inbound JWTs; asymmetric only.' }),
   tokenTypes: setting(words, { env: 'ACCEPTED_TOKEN_TYPES', derivedDefault: 'not checked', doc: 'Accepted JWT `typ` headers, e.g. `at+jwt` (RFC 9068 §4; `application/` prefix optional).' }),
   introspectionEndpoint: setting(httpUrl, { env: 'INTROSPECTION_ENDPOINT_URL', doc: 'RFC 7662 endpoint: when set, tokens of this issuer (and opaque tokens) are introspected instead of verified locally.' }),
-  ...prefixed(clientSettings('CLIENT', 'for introspection, and the default exchange client', false)),
+  ...clientSettings('CLIENT', 'for introspection, and the default exchange client', false),
 } as const;
 
 /** Settings of one exchange target (`targets[]` in `CONFIG_FILE`). */
@@ -132,13 +133,8 @@ export const TARGET_SETTINGS = {
   requiredScopes: setting(scopes, { env: 'REQUIRED_SCOPES', doc: 'Space-separated scopes every inbound token must hold (`scope` or `scp` claim).' }),
   tokenHeader: setting(headerName, { env: 'EXCHANGE_TOKEN_HEADER', default: 'authorization', doc: 'Request header the exchanged token is written to.' }),
   tokenPrefix: setting(headerValuePrefix, { env: 'EXCHANGE_TOKEN_PREFIX', default: 'Bearer ', doc: 'Text before the exchanged token in that header; `none` for nothing.' }),
-  ...prefixed(clientSettings('EXCHANGE_CLIENT', 'at the token endpoint', true)),
+  ...clientSettings('EXCHANGE_CLIENT', 'at the token endpoint', true),
 } as const;
-
-/** `{ id: … }` → `{ clientId: … }`, so issuer/target tables stay flat. */
-function prefixed<T extends Record<string, unknown>>(specs: T): { [K in keyof T & string as `client${Capitalize<K>}`]: T[K] } {
-  return Object.fromEntries(Object.entries(specs).map(([key, spec]) => [`client${key[0]!.toUpperCase()}${key.slice(1)}`, spec])) as never;
-}
 
 export type SettingsTable = Readonly<Record<string, SettingSpec<unknown>>>;
 type ValueOf<S> = S extends SettingSpec<infer T> ? T : never;
@@ -149,9 +145,47 @@ export type Parsed<Table> = {
   readonly [K in keyof Table]: Always<Table[K]> extends true ? ValueOf<Table[K]> : ValueOf<Table[K]> | undefined;
 };
 
+/** The service settings as parsed: the type of `Config.settings`. */
+export type ServiceSettings = Parsed<typeof SERVICE_SETTINGS>;
+
 /** Every table, in README order. */
 export const ALL_SETTINGS = [
   ['Service', SERVICE_SETTINGS],
   ['Issuer (one per entry of `issuers`)', ISSUER_SETTINGS],
   ['Exchange target (one per entry of `targets`)', TARGET_SETTINGS],
 ] as const satisfies ReadonlyArray<readonly [string, SettingsTable]>;
+
+/**
+ * The structure of `CONFIG_FILE` (SPEC §2), declared with the settings it is
+ * made of: the top level holds any setting of the three tables (the defaults
+ * of every entry) plus the lists; each list entry holds the settings of its
+ * table plus its own keys. Every key the file may hold is derived from this
+ * (`schema.ts`); anything else is a typo worth stopping for.
+ */
+export const FILE_STRUCTURE = {
+  top: { tables: [SERVICE_SETTINGS, ISSUER_SETTINGS, TARGET_SETTINGS], lists: ['issuers', 'targets'], never: ['config_file'] },
+  issuers: { table: ISSUER_SETTINGS, keys: {} },
+  targets: {
+    table: TARGET_SETTINGS,
+    keys: {
+      name: 'Required: letters, digits, `_`, `.` or `-`; routes and `default_target` name the target by it.',
+      issuer: 'The issuer whose metadata gives the token endpoint and whose `client_*` are the defaults (default: the first).',
+      match: 'Rules that select the target (each a string or a list): `context`, `hosts`, `path_prefixes`, `destination_principals`.',
+    },
+  },
+} as const;
+
+/** One rule of a target's `match`: the field of `TargetMatch` it fills, how items are normalised, what an item must be. */
+export interface MatchRule {
+  readonly field: keyof TargetMatch;
+  readonly normalize?: (item: string) => string;
+  readonly refuse?: { readonly test: (item: string) => boolean; readonly why: string };
+}
+
+/** Rules of a target's `match` (SPEC §2), by YAML key, in the order routing tries them. */
+export const MATCH_RULES: ReadonlyMap<string, MatchRule> = new Map<string, MatchRule>([
+  ['context', { field: 'context' }],
+  ['hosts', { field: 'hosts', normalize: (host) => host.toLowerCase() }],
+  ['path_prefixes', { field: 'pathPrefixes', refuse: { test: (prefix) => !prefix.startsWith('/'), why: 'each path prefix starts with "/"' } }],
+  ['destination_principals', { field: 'destinationPrincipals' }],
+]);

@@ -1,4 +1,5 @@
 import type { ConfigFile, YamlPath } from './file.js';
+import { errorCode, type Problems } from './problems.js';
 import type { SettingSpec } from './settings.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -11,7 +12,7 @@ export interface RawValue {
 }
 
 /** Looks a setting up in one place; problems (unreadable file, both forms set) go to `problems`. */
-export type Source = (spec: SettingSpec<unknown>, problems: string[]) => RawValue | undefined;
+export type Source = (spec: SettingSpec<unknown>, problems: Problems) => RawValue | undefined;
 
 /** The process environment: `NAME`, or for a secret `NAME_FILE` (one trailing newline stripped); '' counts as unset. */
 export function environmentSource(env: Environment, readFile: ReadFile): Source {
@@ -33,12 +34,13 @@ export function fileSource(file: ConfigFile, mapping: Readonly<Record<string, un
     const key = spec.env.toLowerCase();
     const fileKey = `${key}_file`;
     const hasValue = mapping[key] !== undefined && mapping[key] !== null;
-    const hasFile = spec.secret === true && typeof mapping[fileKey] === 'string';
+    const secretFile = spec.secret === true ? mapping[fileKey] : undefined;
+    const hasFile = typeof secretFile === 'string';
     if (hasValue && hasFile) {
       problems.push(`${file.where([...path, key])}: set ${key} or ${fileKey}, not both`);
       return undefined;
     }
-    if (hasFile) return readSecretFile(mapping[fileKey] as string, file.where([...path, fileKey]), readFile, problems);
+    if (hasFile) return readSecretFile(secretFile, file.where([...path, fileKey]), readFile, problems);
     if (!hasValue) return undefined;
     const where = file.where([...path, key]);
     const value = scalarText(mapping[key]);
@@ -61,13 +63,13 @@ function scalarText(value: unknown): string | undefined {
   return undefined;
 }
 
-function readSecretFile(path: string, where: string, readFile: ReadFile, problems: string[]): RawValue | undefined {
+function readSecretFile(path: string, where: string, readFile: ReadFile, problems: Problems): RawValue | undefined {
   try {
     const content = readFile(path).replace(/\r?\n$/, '');
     if (content !== '') return { value: content, where };
     problems.push(`${where}: ${path} is empty`);
   } catch (error) {
-    problems.push(`${where}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    problems.push(`${where}: cannot read ${path} (${errorCode(error)})`);
   }
   return undefined;
 }

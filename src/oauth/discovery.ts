@@ -1,6 +1,6 @@
 import { AuthzError } from '../errors.js';
 import type { Clock } from '../clock.js';
-import { isLoopback } from '../config/load.js';
+import { isLoopback } from '../net/loopback.js';
 import { parseJsonObject, type HttpClient } from './http.js';
 
 /** The parts of an issuer's metadata (RFC 8414 §2, RFC 8705 §5) the service uses. */

@@ -123,3 +123,29 @@ t.test('loopback http is allowed; other http only with ALLOW_INSECURE_HTTP=true'
 t.test('an empty variable counts as unset', async (t) => {
   t.equal(loadConfig({ ...BASE, LOG_LEVEL: '' }).logLevel, 'info');
 });
+
+t.test('Config.settings holds every service setting as parsed, typed from the table', async (t) => {
+  const config = loadConfig({ ...BASE, GRPC_PORT: '7000' });
+  t.equal(config.settings.grpcPort, 7000);
+  t.equal(config.settings.httpPort, 9002, 'a default applies');
+  t.equal(config.settings.logLevel, config.logLevel);
+  t.equal(config.settings.redisUrl, undefined, 'unset without a default');
+  t.equal(config.settings.resourceUrl, config.resourceUrl);
+  t.ok(Object.isFrozen(config.settings), 'frozen');
+});
+
+t.test('a bad client value in one target does not hide a missing one in another', async (t) => {
+  const yaml = [
+    'mcp_resource_url: https://mcp.example.com/mcp',
+    'authorization_server_url: https://as.example.com',
+    'client_secret: s',
+    'targets:',
+    '  - name: a',
+    '    exchange_client_id: "  "',
+    '  - name: b',
+  ].join('\n');
+  t.same(problems({ CONFIG_FILE: '/etc/authz.yaml' }, { '/etc/authz.yaml': yaml }), [
+    'authz.yaml:6: targets[0].exchange_client_id: must not be empty',
+    'authz.yaml:7: targets[1].exchange_client_id: is required',
+  ]);
+});
