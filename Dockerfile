@@ -10,9 +10,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-# The runtime gets dist/ without the development tools (dist/dev: the dev
-# authorization server, the demo, send-check) and without source maps.
-RUN npm run build && rm -rf dist/dev && find dist -name '*.map' -delete
+# dist/ holds src/ only (tsconfig.json): the development tools (the dev
+# authorization server, the demo, send-check) live in test/fixtures/ and build
+# into dist-dev/ with tsconfig.dev.json, never here. Source maps are removed.
+RUN npm run build && find dist -name '*.map' -delete
 
 # ---- runtime ----------------------------------------------------------------
 FROM node:20.20.2-bookworm-slim AS runtime

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The bench's authorization server process: the project's real oidc-provider
-// server (dist/dev/authorization-server.js) plus a small control API on
+// server (test/fixtures/authorization-server/, built into dist-dev/) plus a small control API on
 // another loopback port, so the bench can mint tokens in this process (RS256
 // signing runs on libuv's thread pool, so parallel batches use both cores),
 // set `exchangeDelayMs`, and read how many exchanges reached the grant handler.
@@ -24,9 +24,9 @@ import { createServer } from 'node:http';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { parseArgs } from 'node:util';
 import { EXCHANGE_CLIENT, RESOURCE, UPSTREAM } from './lib/constants.mjs';
-import { fromDist } from './lib/dist.mjs';
+import { fromDevDist } from './lib/dist.mjs';
 
-const { startAuthorizationServer, TOKEN_EXCHANGE_GRANT } = await fromDist('dev/authorization-server.js');
+const { startAuthorizationServer, TOKEN_EXCHANGE_GRANT } = await fromDevDist('test/fixtures/authorization-server/index.js');
 
 const { values } = parseArgs({ options: { 'token-ttl': { type: 'string', default: '7200' } } });
 const ttl = Number(values['token-ttl']);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The benchmark: `npm run bench` (= npm run build && node bench/run.mjs).
+// The benchmark: `npm run bench` (= npm run build:dev && node bench/run.mjs).
 // Starts the authorization server, the null ext_authz server and the service as
 // separate processes on 127.0.0.1, runs the scenarios (bench/scenarios/*), and
 // writes bench/out/results.json and bench/RESULTS.md. Every child process runs
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { hashOfJs } from './lib/dist.mjs';
 
 const SCENARIOS = ['cacheHit', 'manyUsers', 'cold', 'window', 'introspection', 'workers', 'replicas', 'profile', 'memory'];
-const HELP = `usage: node bench/run.mjs [options]   (run \`npm run build\` first)
+const HELP = `usage: node bench/run.mjs [options]   (run \`npm run build:dev\` first)
   --quick                 small sizes and 1 repetition (a smoke test, ~2 min)
   --only LIST             comma-separated subset of: ${SCENARIOS.join(', ')}
   --reps N                pairs of 50-stream runs (default 3)
@@ -79,9 +79,9 @@ const outDir = join(BENCH, 'out');
 const started = performance.now();
 const log = (message) => console.log(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
 
-for (const file of ['dist/main.js', 'dist/dev/authorization-server.js', 'dist/dev/envoy-client.js']) {
+for (const file of ['dist/main.js', 'dist-dev/test/fixtures/authorization-server/index.js', 'dist-dev/test/fixtures/envoy-client.js']) {
   if (!existsSync(join(ROOT, file))) {
-    console.error(`bench: ${file} is missing: run \`npm run build\` first (or \`npm run bench\`, which builds).`);
+    console.error(`bench: ${file} is missing: run \`npm run build:dev\` first (or \`npm run bench\`, which builds).`);
     process.exit(2);
   }
 }
@@ -92,6 +92,7 @@ mkdirSync(join(outDir, 'logs'), { recursive: true });
 // someone rebuilds dist/ meanwhile (dist/grpc/protos.js finds protos/ at ../../protos).
 const snapshot = join(outDir, 'snapshot');
 cpSync(join(ROOT, 'dist'), join(snapshot, 'dist'), { recursive: true });
+cpSync(join(ROOT, 'dist-dev'), join(snapshot, 'dist-dev'), { recursive: true });
 cpSync(join(ROOT, 'protos'), join(snapshot, 'protos'), { recursive: true });
 // dist/build-info.js reads the version from ../package.json.
 cpSync(join(ROOT, 'package.json'), join(snapshot, 'package.json'));

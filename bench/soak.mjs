@@ -3,7 +3,7 @@
 // authorization server misbehaves, watching that resident memory and open file
 // descriptors stay flat and that every Check is answered.
 //
-//   npm run build && node bench/soak.mjs [--seconds 60]
+//   npm run build:dev && node bench/soak.mjs [--seconds 60]
 //
 // Processes (127.0.0.1, each in its own process group, killed on exit, error,
 // SIGINT/SIGTERM and by a watchdog at seconds + 60 s):
@@ -37,7 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hashOfJs } from './lib/dist.mjs';
 
-const HELP = `usage: node bench/soak.mjs [options]   (run \`npm run build\` first)
+const HELP = `usage: node bench/soak.mjs [options]   (run \`npm run build:dev\` first)
   --seconds S         seconds of load (default 60)
   --rate R            Checks per second, fixed schedule (default 200)
   --max-in-flight N   calls in flight at most; a call due beyond it is skipped and counted (default 256)
@@ -119,9 +119,9 @@ const outRoot = join(BENCH, 'out');
 const started = performance.now();
 const log = (message) => console.log(`[soak ${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}`);
 
-for (const file of args['build-head'] ? [] : ['dist/main.js', 'dist/dev/authorization-server.js', 'dist/dev/envoy-client.js']) {
+for (const file of args['build-head'] ? [] : ['dist/main.js', 'dist-dev/test/fixtures/authorization-server/index.js', 'dist-dev/test/fixtures/envoy-client.js']) {
   if (!existsSync(join(ROOT, file))) {
-    console.error(`soak: ${file} is missing: run \`npm run build\` first.`);
+    console.error(`soak: ${file} is missing: run \`npm run build:dev\` first.`);
     process.exit(2);
   }
 }
@@ -135,15 +135,18 @@ symlinkSync(join(ROOT, 'node_modules'), join(outDir, 'node_modules'), 'dir');
 let build;
 try {
   if (args['build-head']) {
-    // The committed tree only: src/, protos/, tsconfig.json and package.json of HEAD, compiled here.
+    // The committed tree only: src/, protos/, the dev fixtures, tsconfig*.json and package.json of HEAD, compiled here.
     const git = (...gitArgs) => execFileSync('git', gitArgs, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }).trim();
     const commit = git('rev-parse', '--short', 'HEAD');
-    execFileSync('sh', ['-c', `git archive HEAD src protos tsconfig.json package.json | tar -x -C '${outDir}'`], { cwd: ROOT, timeout: 60_000 });
+    execFileSync('sh', ['-c', `git archive HEAD src protos test/fixtures tsconfig.json tsconfig.dev.json package.json | tar -x -C '${outDir}'`], { cwd: ROOT, timeout: 60_000 });
     console.log(`[soak] building HEAD (${commit}) in ${outDir}`);
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: outDir, stdio: 'inherit', timeout: 180_000 });
+    for (const project of ['tsconfig.json', 'tsconfig.dev.json']) {
+      execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { cwd: outDir, stdio: 'inherit', timeout: 180_000 });
+    }
     build = { from: `HEAD (${commit}), built by the soak with tsc`, commit };
   } else {
     cpSync(join(ROOT, 'dist'), join(outDir, 'dist'), { recursive: true });
+    cpSync(join(ROOT, 'dist-dev'), join(outDir, 'dist-dev'), { recursive: true });
     cpSync(join(ROOT, 'protos'), join(outDir, 'protos'), { recursive: true });
     cpSync(join(ROOT, 'package.json'), join(outDir, 'package.json'));
     build = { from: 'a snapshot of dist/', distMtime: statSync(join(ROOT, 'dist', 'main.js')).mtime.toISOString() };
@@ -160,7 +163,7 @@ const grpc = await import('@grpc/grpc-js');
 const { generateKeyPair, SignJWT } = await import('jose');
 const { asControl } = await import('./lib/as-control.mjs');
 const { RESOURCE } = await import('./lib/constants.mjs');
-const { fromDist } = await import('./lib/dist.mjs');
+const { fromDevDist } = await import('./lib/dist.mjs');
 const { startFaultProxy } = await import('./lib/fault-proxy.mjs');
 const { CHECK_PATH, checkStatusOf, decodeCheckResponse } = await import('./lib/grpc-wire.mjs');
 const { LatencyRecorder } = await import('./lib/histogram.mjs');
@@ -169,7 +172,7 @@ const { cpuSeconds, loadAverage, memoryOf } = await import('./lib/proc.mjs');
 const { systemBusyS } = await import('./lib/contention.mjs');
 const { killAllSync, startProcess, stopAll } = await import('./lib/processes.mjs');
 const { serviceEnv, startAuthorizationServerProcess, startService } = await import('./lib/servers.mjs');
-const { envoyCheckRequest, officialTypes } = await fromDist('dev/envoy-client.js');
+const { envoyCheckRequest, officialTypes } = await fromDevDist('test/fixtures/envoy-client.js');
 
 let proxy;
 let workDirRemoved = false;
@@ -977,7 +980,7 @@ function renderSoak(r) {
     '## Reproduce',
     '',
     '```sh',
-    'npm ci && npm run build',
+    'npm ci && npm run build:dev',
     `node bench/soak.mjs --seconds ${o.seconds}${r.build.commit ? ' --build-head' : ''}    # exit code 0 = every criterion holds; --help for options`,
     '```',
     '',

@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // Writes the CheckRequest ghz sends, as Envoy would fill it for
-// `Authorization: Bearer <token>` (dist/dev/envoy-client.js, official schema):
+// `Authorization: Bearer <token>` (test/fixtures/envoy-client.ts built into dist-dev/, official schema):
 //   <out>.json  protojson, for ghz's `data-file`
 //   <out>.bin   the serialized message, for ghz's `binary-file`
 //
 //   node bench/ghz/make-data.mjs --token-file FILE [--out bench/ghz/check-request]
 //   node bench/ghz/make-data.mjs --token TOKEN [--out …]
-// (`npm run build` first.)
+// (`npm run build:dev` first.)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { envoyCheckRequest, officialTypes } from '../../dist/dev/envoy-client.js';
+import { envoyCheckRequest, officialTypes } from '../../dist-dev/test/fixtures/envoy-client.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,6 +1,8 @@
 // Where the built project is: bench/out/snapshot/dist when the bench run made a
 // snapshot (BENCH_DIST_DIR), so every process of one run uses the same build even
-// if someone rebuilds dist/ meanwhile; else the project's dist/.
+// if someone rebuilds dist/ meanwhile; else the project's dist/. The dev build
+// (dist-dev/, `npm run build:dev`: the authorization server and the Envoy-shaped
+// client of test/fixtures/) sits beside it.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -10,8 +12,14 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export const distDir = () => process.env.BENCH_DIST_DIR ?? join(ROOT, 'dist');
 
-/** import() of a module under dist/, e.g. fromDist('dev/envoy-client.js'). */
+/** import() of a module under dist/, e.g. fromDist('ops/metrics.js'). */
 export const fromDist = (path) => import(pathToFileURL(join(distDir(), path)).href);
+
+/** dist-dev/ beside distDir(). */
+export const devDistDir = () => join(distDir(), '..', 'dist-dev');
+
+/** import() of a module under dist-dev/, e.g. fromDevDist('test/fixtures/envoy-client.js'). */
+export const fromDevDist = (path) => import(pathToFileURL(join(devDistDir(), path)).href);
 
 /** sha256 of every .js file under `dir` (names and contents), shortened: names a build. */
 export function hashOfJs(dir) {

@@ -2,9 +2,9 @@
 // frames, a minimal CheckResponse status reader, and a one-shot node:http2
 // verification of a framed body (what h2load sends).
 import http2 from 'node:http2';
-import { fromDist } from './dist.mjs';
+import { fromDevDist } from './dist.mjs';
 
-const { envoyCheckRequest, officialTypes, summarize } = await fromDist('dev/envoy-client.js');
+const { envoyCheckRequest, officialTypes, summarize } = await fromDevDist('test/fixtures/envoy-client.js');
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 

@@ -1,5 +1,5 @@
 // The Dockerfile builds with dev dependencies and ships a runtime stage with
-// production dependencies, dist/ (without dist/dev and source maps) and protos/
+// production dependencies, dist/ (src/ only: no dev tools; no source maps) and protos/
 // only, as a non-root user, with OCI labels, every port EXPOSEd, a health check
 // and exactly `npm start` as its command. Each property is also
 // shown to be detected when a copy of the Dockerfile breaks it.
@@ -69,13 +69,13 @@ t.test('each broken copy is rejected', async (t) => {
     ['HEALTHCHECK on the wrong path', replace("'/healthz'", "'/health'"), /does not call \/healthz/],
     ['a port not exposed', replace('EXPOSE 9001 9002 9003', 'EXPOSE 9001 9003'), /port 9002 is not EXPOSEd/],
     ['the HTTP authorization port not exposed', replace('EXPOSE 9001 9002 9003', 'EXPOSE 9001 9002'), /port 9003 is not EXPOSEd/],
-    ['the dev tools shipped', replace(' && rm -rf dist/dev', ''), /dist\/dev .* is shipped/],
+    ['the dev tools shipped', replace('RUN npm run build &&', 'RUN npm run build:dev &&'), /compiles the dev tools .* would be shipped/],
     ['source maps shipped', replace(" && find dist -name '*.map' -delete", ''), /source maps are shipped/],
     ['no version label', replace(/^ +org\.opencontainers\.image\.version=.*\n/m, ''), /no LABEL org\.opencontainers\.image\.version/],
     ['a version label package.json does not have', replace('image.version="0.1.0"', 'image.version="9.9.9"'), /image\.version=9\.9\.9 does not match package\.json/],
     ['no licenses label', replace(/^ +org\.opencontainers\.image\.licenses=.*\n/m, ''), /no LABEL org\.opencontainers\.image\.licenses/],
     ['no source label', replace(' \\\n      org.opencontainers.image.source="${IMAGE_SOURCE}"', ''), /no LABEL org\.opencontainers\.image\.source/],
-    ['CMD not npm start', replace('CMD ["node", "dist/main.js"]', 'CMD ["node", "dist/dev/demo.js"]'), /is not `npm start`/],
+    ['CMD not npm start', replace('CMD ["node", "dist/main.js"]', 'CMD ["node", "dist-dev/test/fixtures/dev-tools/demo.js"]'), /is not `npm start`/],
     ['CMD in shell form', replace('CMD ["node", "dist/main.js"]', 'CMD node dist/main.js'), /not in exec \(JSON\) form/],
     ['npm as the entrypoint', replace('CMD ["node", "dist/main.js"]', 'ENTRYPOINT ["npm"]\nCMD ["node", "dist/main.js"]'), /ENTRYPOINT set/],
   ];
@@ -85,11 +85,12 @@ t.test('each broken copy is rejected', async (t) => {
   t.match(dockerfileProblems(dockerfile, ignoring([...context.dockerignore, 'src'])).join('\n'), /COPY src: excluded by \.dockerignore/, '.dockerignore excluding a copied path');
   t.match(dockerfileProblems(dockerfile, ignoring(context.dockerignore.filter((l) => l !== 'node_modules'))).join('\n'), /does not exclude node_modules/, '.dockerignore letting node_modules in');
   t.match(dockerfileProblems(dockerfile, ignoring(context.dockerignore.filter((l) => l !== 'deploy'))).join('\n'), /does not exclude deploy\/keycloak\/mcp-gateway-client-secret/, '.dockerignore letting the demo secret in');
+  t.match(dockerfileProblems(dockerfile, { ...context, tsconfig: { ...context.tsconfig, include: ['src/**/*.ts', 'test/fixtures/**/*.ts'] } }).join('\n'), /tsconfig\.json compiles test\/fixtures\/\*\*\/\*\.ts .* dev tools would be shipped/, 'tsconfig.json compiling the dev tools');
   t.match(dockerfileProblems(dockerfile, { ...context, packageJson: { ...context.packageJson, scripts: { start: 'node dist/server.js' } } }).join('\n'), /is not `npm start`[\s\S]*no src\/\*\.ts compiles to/, 'npm start pointing elsewhere');
 });
 
 t.test('the build stage\'s prune, run on the real build output, leaves a service that still starts', async (t) => {
-  const { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } = await import('node:fs');
+  const { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } = await import('node:fs');
   const { spawnSync } = await import('node:child_process');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -101,7 +102,13 @@ t.test('the build stage\'s prune, run on the real build output, leaves a service
   t.teardown(() => rmSync(app, { recursive: true, force: true }));
   for (const name of ['package.json', 'protos', 'dist']) cpSync(repoPath(name), join(app, name), { recursive: true });
   symlinkSync(repoPath('node_modules'), join(app, 'node_modules'));
-  t.ok(existsSync(join(app, 'dist/dev')), 'test setup: the build output has dist/dev');
+  // The image installs production dependencies only: no module of the build output may import a dev one.
+  const devDependencies = Object.keys((JSON.parse(readRepoFile('package.json')) as { devDependencies: Record<string, string> }).devDependencies);
+  const importsDev = (file: string) => {
+    const text = readFileSync(join(app, 'dist', file), 'utf8');
+    return devDependencies.some((name) => text.includes(`'${name}'`) || text.includes(`'${name}/`));
+  };
+  t.same(readdirSync(join(app, 'dist'), { recursive: true }).map(String).filter((file) => file.endsWith('.js') && importsDev(file)), [], 'the build output imports no dev dependency');
   const pruned = spawnSync('sh', ['-c', prune], { cwd: app, encoding: 'utf8' });
   t.equal(pruned.status, 0, `the prune runs: ${pruned.stderr}`);
 

@@ -2,7 +2,7 @@
 // real HTTP on 127.0.0.1: opaque tokens, active / expired / revoked, aud and iss, who may ask.
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startAuthorizationServer, type AuthorizationServer } from '../../src/dev/authorization-server.js';
+import { startAuthorizationServer, type AuthorizationServer } from '../fixtures/authorization-server/index.js';
 import { closeAgents, postForm, privateKeyJwtClient, type CallingClient } from '../fixtures/as-client.js';
 
 const RESOURCE = 'https://mcp.example.com/mcp';

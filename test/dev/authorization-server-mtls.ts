@@ -8,7 +8,7 @@ import {
   startAuthorizationServer,
   TOKEN_EXCHANGE_GRANT,
   type AuthorizationServer,
-} from '../../src/dev/authorization-server.js';
+} from '../fixtures/authorization-server/index.js';
 import { closeAgents, getJson, postForm, type CallingClient } from '../fixtures/as-client.js';
 import { createPki, issueClientCertificate } from '../fixtures/pki.js';
 

@@ -13,7 +13,7 @@ import {
   type AuthorizationServer,
   type AuthorizationServerOptions,
   type ProviderProfile,
-} from '../../src/dev/authorization-server.js';
+} from '../fixtures/authorization-server/index.js';
 import { closeAgents, postForm, type CallingClient, type FormResult } from '../fixtures/as-client.js';
 
 const RESOURCE = 'https://mcp.example.com/mcp';

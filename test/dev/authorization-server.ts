@@ -7,7 +7,7 @@ import {
   TOKEN_EXCHANGE_GRANT,
   type AuthorizationServer,
   type AuthorizationServerOptions,
-} from '../../src/dev/authorization-server.js';
+} from '../fixtures/authorization-server/index.js';
 
 const RESOURCE = 'https://mcp.example.com/mcp';
 const UPSTREAM = 'https://upstream.example.com';

@@ -1,11 +1,11 @@
-/** `npm run demo` works on a fresh machine: it runs the built demo once through (DEMO_EXIT=1). */
+/** `npm run demo` works on a fresh machine: it runs the built demo (dist-dev/, `npm run build:dev`) once through (DEMO_EXIT=1). */
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 t.test('the demo shows allowed and denied checks', async (t) => {
-  const demo = fileURLToPath(new URL('../../dist/dev/demo.js', import.meta.url));
+  const demo = fileURLToPath(new URL('../../dist-dev/test/fixtures/dev-tools/demo.js', import.meta.url));
   const { stdout } = await promisify(execFile)(process.execPath, [demo], {
     env: { ...process.env, DEMO_EXIT: '1', GRPC_PORT: '0', HTTP_PORT: '0' },
     timeout: 60_000,

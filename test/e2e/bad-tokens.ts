@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { SignJWT, exportSPKI, importJWK, type JWK } from 'jose';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { authorizationServer, bearer, RESOURCE, serviceEnv, startService } from '../fixtures/service.js';
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');

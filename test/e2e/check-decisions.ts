@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { decodeJwt, jwtVerify, createRemoteJWKSet } from 'jose';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { authorizationServer, bearer, EXCHANGE_CLIENT, serviceEnv, startService, UPSTREAM } from '../fixtures/service.js';
 
 const METADATA = 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp';

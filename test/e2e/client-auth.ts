@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import type { AuthorizationServer } from '../../src/dev/authorization-server.js';
+import type { AuthorizationServer } from '../fixtures/authorization-server/index.js';
 import { checkToken, errorOf, exchangedToken, signingClient, statusOf, tempFiles } from '../fixtures/e2e-helpers.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
 import { authorizationServer, EXCHANGE_CLIENT, serviceEnv, startService, UPSTREAM, type RunningService } from '../fixtures/service.js';

@@ -1,6 +1,6 @@
 /** gRPC deadlines are answered before they pass; the RFC 9728 path is answered through the Check itself. */
 import t from 'tap';
-import { createEnvoyClient, summarize } from '../../src/dev/envoy-client.js';
+import { createEnvoyClient, summarize } from '../fixtures/envoy-client.js';
 import { readyService } from '../fixtures/process.js';
 import { authorizationServer, bearer, serviceEnv, startService } from '../fixtures/service.js';
 

@@ -1,7 +1,7 @@
 /** SPEC §4 cache behaviour, observed through the real authorization server's exchange count. */
 import t from 'tap';
 import { decodeJwt } from 'jose';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { ManualClock } from '../fixtures/clock.js';
 import { authorizationServer, bearer, serviceEnv, startService } from '../fixtures/service.js';
 

@@ -4,7 +4,7 @@
  * misbehaving FAKE; inbound tokens validate against the real server's JWKS.
  */
 import t from 'tap';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { startMisbehavingServer, type Behaviour } from '../fixtures/misbehaving-server.js';
 import { authorizationServer, bearer, serviceEnv, startService } from '../fixtures/service.js';
 

@@ -11,8 +11,8 @@
  * introspection call goes to the real server.
  */
 import t, { type Test } from 'tap';
-import { summarize } from '../../src/dev/envoy-client.js';
-import type { AuthorizationServer, AuthorizationServerOptions } from '../../src/dev/authorization-server.js';
+import { summarize } from '../fixtures/envoy-client.js';
+import type { AuthorizationServer, AuthorizationServerOptions } from '../fixtures/authorization-server/index.js';
 import { ManualClock } from '../fixtures/clock.js';
 import { checkToken, errorOf, exchangedToken, signingClient, statusOf, tempFiles } from '../fixtures/e2e-helpers.js';
 import { startMisbehavingServer, type MisbehavingServer } from '../fixtures/misbehaving-server.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { authorizationServer, bearer, EXCHANGE_CLIENT, RESOURCE, serviceEnv, startService, UPSTREAM } from '../fixtures/service.js';
 
 t.test('two issuers side by side', async (t) => {

@@ -1,7 +1,7 @@
 /** The built service as a process: `npm start` runs `node dist/main.js` (built by `pretest`). */
 import t from 'tap';
-import { summarize } from '../../src/dev/envoy-client.js';
-import { createEnvoyClient } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
+import { createEnvoyClient } from '../fixtures/envoy-client.js';
 import { readyService, runService } from '../fixtures/process.js';
 import { authorizationServer, bearer, serviceEnv } from '../fixtures/service.js';
 

@@ -3,13 +3,13 @@
  * real service on 127.0.0.1:0 → the real authorization server over real HTTP, started with the
  * SAME `profile`. Keycloak, Okta, Auth0 and Entra ID cannot run here, so with `profile` the local
  * server's token endpoint enforces that provider's documented wire contract (see
- * src/dev/authorization-server.ts) instead of plain RFC 8693: each test shows the service's
+ * test/fixtures/authorization-server/) instead of plain RFC 8693: each test shows the service's
  * request passing those rules, what the server recorded (`as.exchanges`) and the claims of the
  * token it issued. Start-up refusals of illegal profile settings are in test/config/file.ts.
  */
 import t from 'tap';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import type { AuthorizationServer } from '../../src/dev/authorization-server.js';
+import type { AuthorizationServer } from '../fixtures/authorization-server/index.js';
 import { postForm } from '../fixtures/as-client.js';
 import { checkToken, errorOf, exchangedToken, statusOf, tempFiles } from '../fixtures/e2e-helpers.js';
 import { authorizationServer, EXCHANGE_CLIENT, RESOURCE, serviceEnv, startService } from '../fixtures/service.js';

@@ -4,7 +4,7 @@ import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { stringify } from 'yaml';
-import { createEnvoyClient, summarize, type EnvoyCheckInput } from '../../src/dev/envoy-client.js';
+import { createEnvoyClient, summarize, type EnvoyCheckInput } from '../fixtures/envoy-client.js';
 import { tempFiles } from '../fixtures/e2e-helpers.js';
 import { readyService } from '../fixtures/process.js';
 import { authorizationServer, bearer, EXCHANGE_CLIENT, RESOURCE, serviceEnv, UPSTREAM } from '../fixtures/service.js';

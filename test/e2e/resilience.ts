@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { startMisbehavingServer } from '../fixtures/misbehaving-server.js';
 import { authorizationServer, bearer, serviceEnv, startService } from '../fixtures/service.js';
 

@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { createEnvoyClient, summarize } from '../../src/dev/envoy-client.js';
+import { createEnvoyClient, summarize } from '../fixtures/envoy-client.js';
 import { readyService } from '../fixtures/process.js';
 import { delayingProxy } from '../fixtures/delaying-proxy.js';
 import { checkToken, tempFiles } from '../fixtures/e2e-helpers.js';

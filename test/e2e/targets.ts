@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { decodeJwt } from 'jose';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { authorizationServer, bearer, EXCHANGE_CLIENT, RESOURCE, startService } from '../fixtures/service.js';
 
 const ORDERS = 'https://orders.example.com/';

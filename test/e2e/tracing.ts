@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
-import { createEnvoyClient, summarize } from '../../src/dev/envoy-client.js';
+import { createEnvoyClient, summarize } from '../fixtures/envoy-client.js';
 import { readyService } from '../fixtures/process.js';
 import { authorizationServer, serviceEnv } from '../fixtures/service.js';
 

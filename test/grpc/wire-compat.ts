@@ -8,7 +8,7 @@ import protobuf from 'protobufjs';
 import { ResponseBuilder } from '../../src/check/response.js';
 import { EncodedAllows } from '../../src/grpc/encoded-allow.js';
 import { OUTCOMES } from '../../src/check/outcomes.js';
-import { envoyCheckRequest, loadProtobufRoot, officialRoot, officialTypes } from '../../src/dev/envoy-client.js';
+import { envoyCheckRequest, loadProtobufRoot, officialRoot, officialTypes } from '../fixtures/envoy-client.js';
 import { AuthzError, InsufficientScopeError, type AuthzErrorCode } from '../../src/errors.js';
 import { loadAuthorizationService, PROTOS_DIR } from '../../src/grpc/protos.js';
 import type { Principal } from '../../src/validation/principal.js';

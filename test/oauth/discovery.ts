@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { metadataUrls } from '../../src/oauth/discovery.js';
 import { authorizationServer, serviceEnv, startService } from '../fixtures/service.js';
 

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import t from 'tap';
 import { VERSION } from '../../src/build-info.js';
-import { createEnvoyClient } from '../../src/dev/envoy-client.js';
+import { createEnvoyClient } from '../fixtures/envoy-client.js';
 import { send, startHttpAuthz, bearer as httpBearer } from '../http-authz/fixtures/service.js';
 import { exportedNames, promqlMetricNames } from '../fixtures/promql.js';
 import { authorizationServer, bearer, serviceEnv } from '../fixtures/service.js';

@@ -10,7 +10,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { decodeJwt } from 'jose';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { authorizationServer, serviceEnv, startService } from '../fixtures/service.js';
 import { CheckBytesClient, checkProperty, encodeRequest, responseStrings, rowOf, SEED, truncate } from '../fixtures/property-wire.js';
 import {

@@ -8,7 +8,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { authorizationServer, serviceEnv, startService } from '../fixtures/service.js';
 import { CheckBytesClient, checkProperty, encodeRequest, rowOf, SEED, type CallResult, type Row } from '../fixtures/property-wire.js';
 import { decodeRequest, expectedRows, materialize, requestSpec, RESOURCE_METADATA_URL, SMALL, tokenContext } from '../fixtures/property-requests.js';

@@ -15,7 +15,7 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import t from 'tap';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
-import { officialTypes, summarize } from '../../src/dev/envoy-client.js';
+import { officialTypes, summarize } from '../fixtures/envoy-client.js';
 import { decodeCheckRequest } from '../../src/grpc/codec.js';
 import { authorizationServer, serviceEnv, startService } from '../fixtures/service.js';
 import { checkProperty, decodeResponse, encodeRequest, frame, rawCheck, rowOf, SEED, truncate, type RawReply, type Row } from '../fixtures/property-wire.js';

@@ -17,7 +17,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import fc from 'fast-check';
-import { summarize } from '../../src/dev/envoy-client.js';
+import { summarize } from '../fixtures/envoy-client.js';
 import { authorizationServer, serviceEnv, startService } from '../fixtures/service.js';
 import { CheckBytesClient, encodeRequest, frame, rawCheck, rowOf, SEED } from '../fixtures/property-wire.js';
 import { hugeText, materialize, requestSpec, RESOURCE_METADATA_URL, SMALL, tokenContext, type RequestSpec } from '../fixtures/property-requests.js';

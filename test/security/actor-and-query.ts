@@ -6,7 +6,7 @@
  * server (oidc-provider) that does the exchange.
  */
 import t from 'tap';
-import { envoyCheckRequest, summarize } from '../../src/dev/envoy-client.js';
+import { envoyCheckRequest, summarize } from '../fixtures/envoy-client.js';
 import { responseStrings } from '../fixtures/property-wire.js';
 import { authorizationServer, serviceEnv } from '../fixtures/service.js';
 import { assertNotEchoed, check, expectedPair, MODES, RESOURCE_METADATA_URL, startBothListeners, statusPair } from '../fixtures/security.js';

@@ -11,7 +11,7 @@ import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { createEnvoyClient, summarize } from '../../src/dev/envoy-client.js';
+import { createEnvoyClient, summarize } from '../fixtures/envoy-client.js';
 import { boundedService, hasPrlimit, MiB } from '../fixtures/bounded-service.js';
 import { authorizationServer, bearer, serviceEnv } from '../fixtures/service.js';
 

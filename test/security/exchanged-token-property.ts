@@ -15,7 +15,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import type { DecodedCheckResponse } from '../../src/dev/envoy-client.js';
+import type { DecodedCheckResponse } from '../fixtures/envoy-client.js';
 import { checkProperty, SEED, truncate } from '../fixtures/property-wire.js';
 import { authorizationServer, serviceEnv } from '../fixtures/service.js';
 import { B64TOKEN, goodAnswer, MAX_EXCHANGED_TOKEN_BYTES, startBothListeners, startScriptedTokenEndpoint, tokenResponse } from '../fixtures/security.js';

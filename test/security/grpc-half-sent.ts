@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { createEnvoyClient, summarize } from '../../src/dev/envoy-client.js';
+import { createEnvoyClient, summarize } from '../fixtures/envoy-client.js';
 import { boundedService, MiB, peakOf } from '../fixtures/bounded-service.js';
 import { halfSend, rawSession } from '../fixtures/raw-grpc.js';
 import { authorizationServer, bearer, serviceEnv } from '../fixtures/service.js';

@@ -6,7 +6,7 @@
  */
 import { connect } from 'node:net';
 import t from 'tap';
-import { envoyCheckRequest, summarize } from '../../src/dev/envoy-client.js';
+import { envoyCheckRequest, summarize } from '../fixtures/envoy-client.js';
 import { errorOf, statusOf } from '../fixtures/e2e-helpers.js';
 import { authorizationServer, serviceEnv, startService } from '../fixtures/service.js';
 import { startHttpAuthz } from '../http-authz/fixtures/service.js';

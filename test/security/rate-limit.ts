@@ -16,7 +16,7 @@ import {
   assertNotEchoed, check, expectedPair, goodAnswer, startBothListeners, startScriptedTokenEndpoint, statusPair,
   type BothListeners, type ExchangeCall, type Mode, type ScriptedAnswer, type ScriptedTokenEndpoint,
 } from '../fixtures/security.js';
-import type { AuthorizationServer } from '../../src/dev/authorization-server.js';
+import type { AuthorizationServer } from '../fixtures/authorization-server/index.js';
 
 const FLOODER = 'flooder';
 

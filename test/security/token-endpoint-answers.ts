@@ -16,7 +16,7 @@ import {
   assertNotEchoed, check, expectedPair, goodAnswer, startBothListeners, startScriptedTokenEndpoint, statusPair, tokenResponse,
   type BothListeners, type ScriptedAnswer, type ScriptedTokenEndpoint, type Verdict,
 } from '../fixtures/security.js';
-import type { AuthorizationServer } from '../../src/dev/authorization-server.js';
+import type { AuthorizationServer } from '../fixtures/authorization-server/index.js';
 
 const KIB16 = 16 * 1024;
 
