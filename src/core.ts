@@ -15,7 +15,6 @@ import { IntrospectionValidator } from './validation/introspection.js';
 import { JwtValidator } from './validation/jwt.js';
 import { TokenValidator, type IssuerValidator } from './validation/token-validator.js';
 
-
 /** What a core shares with the app around it: these outlive a reload. */
 export interface CoreDeps {
   readonly clock: Clock;
@@ -31,7 +30,8 @@ export interface CoreDeps {
 /**
  * Everything built from one configuration: the issuers (HTTP clients,
  * discovery, key sets, token endpoints), validators, client authentication,
- * exchangers, target selection and the pipeline. A reload builds a new core and retires the old one (SPEC §5).
+ * exchangers, target selection and the pipeline. A reload builds a new core
+ * and retires the old one (SPEC §5).
  */
 export interface Core {
   readonly config: Config;
