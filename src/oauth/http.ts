@@ -80,7 +80,9 @@ export class HttpClient {
     return async (url, init) => {
       const method = init.method === 'POST' ? 'POST' : 'GET';
       const body = init.body === undefined || init.body === null ? undefined : String(init.body);
-      return asResponse(await this.#traced(url, method, init.headers, body, init.signal ?? undefined, span));
+      // oauth4webapi's bodies are forms; the media type defines no charset parameter (RFC 6749 Appendix B), so none is sent.
+      const headers = body === undefined ? init.headers : { ...init.headers, 'content-type': FORM };
+      return asResponse(await this.#traced(url, method, headers, body, init.signal ?? undefined, span));
     };
   }
 
@@ -116,6 +118,7 @@ export class HttpClient {
 }
 
 const JWKS_SPAN: CallSpan = { name: 'jwks' };
+const FORM = 'application/x-www-form-urlencoded';
 
 /** The `customFetch` oauth4webapi calls: its request, already built and authenticated. */
 export type OAuthFetch = (url: string, init: { readonly method: string; readonly headers: Record<string, string>; readonly body?: unknown; readonly signal?: AbortSignal | null | undefined }) => Promise<Response>;

@@ -21,8 +21,6 @@ export interface IntrospectionOptions {
   readonly cacheMax: number;
 }
 
-/** RFC 7662 §2.1: the token is an access token. */
-const HINT = { token_type_hint: 'access_token' };
 
 /**
  * Response processor (RFC 7662 §2.2): `active` must be true; `exp`, `nbf`,
@@ -62,11 +60,13 @@ export class IntrospectionValidator {
   readonly #inactive;
   readonly #as: oauth.AuthorizationServer;
   readonly #client: oauth.Client;
+  /** the client's authentication, after the RFC 7662 §2.1 hint: the body reads `token`, `token_type_hint`, credentials */
+  readonly #authenticate: ClientAuthentication;
 
   constructor(
     private readonly issuer: IssuerConfig,
     private readonly http: HttpClient,
-    private readonly authenticate: ClientAuthentication,
+    authenticate: ClientAuthentication,
     private readonly options: IntrospectionOptions,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
@@ -74,6 +74,10 @@ export class IntrospectionValidator {
     this.#inactive = createTtlCache<true>(options.cacheMax, clock);
     this.#as = { issuer: issuer.issuer, introspection_endpoint: issuer.introspection!.endpoint };
     this.#client = { client_id: issuer.introspection!.client.id };
+    this.#authenticate = (as, client, body, headers) => {
+      body.append('token_type_hint', 'access_token');
+      return authenticate(as, client, body, headers);
+    };
   }
 
   async validate(token: InboundToken, parent?: TraceParent): Promise<Validation> {
@@ -83,8 +87,7 @@ export class IntrospectionValidator {
     const now = this.clock();
     try {
       // The https rule for endpoints is ours (SPEC §2), applied when the endpoint is configured.
-      const response = await oauth.introspectionRequest(this.#as, this.#client, this.authenticate, token.value, {
-        additionalParameters: HINT,
+      const response = await oauth.introspectionRequest(this.#as, this.#client, this.#authenticate, token.value, {
         [oauth.customFetch]: this.http.fetcher({ name: 'introspection', parent }),
         [oauth.allowInsecureRequests]: true,
       });
