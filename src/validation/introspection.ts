@@ -21,7 +21,6 @@ export interface IntrospectionOptions {
   readonly cacheMax: number;
 }
 
-
 /**
  * Response processor (RFC 7662 §2.2): `active` must be true; `exp`, `nbf`,
  * `iss` and `aud` are checked when present. Throws an {@link AuthzError}.
