@@ -1,15 +1,13 @@
-import { createRemoteJWKSet, customFetch } from 'jose';
 import type { CheckRequest } from './request/check-request.js';
 import { CheckPipeline, type Decision } from './check/pipeline.js';
 import type { Clock } from './clock.js';
-import type { ClientConfig, Config, IssuerConfig, TargetConfig } from './config/model.js';
+import type { Config, IssuerConfig, TargetConfig } from './config/model.js';
 import type { ExchangeCache } from './exchange/cache.js';
 import { TargetSelector } from './exchange/targets.js';
 import { TokenExchanger } from './exchange/token-exchange.js';
 import { loggableUrl, type Logger } from './log.js';
 import { clientAuthentication } from './oauth/client-auth.js';
-import { MetadataSource, required } from './oauth/discovery.js';
-import { HttpClient } from './oauth/http.js';
+import { Issuers } from './oauth/issuers.js';
 import type { Metrics } from './ops/metrics.js';
 import type { TraceParent, Tracing } from './ops/tracing.js';
 import { backoffDelay } from './retry.js';
@@ -17,7 +15,6 @@ import { IntrospectionValidator } from './validation/introspection.js';
 import { JwtValidator } from './validation/jwt.js';
 import type { Principals } from './validation/principal.js';
 import { TokenValidator, type IssuerValidator } from './validation/token-validator.js';
-
 
 /** What a core shares with the app around it: these outlive a reload. */
 export interface CoreDeps {
@@ -34,9 +31,10 @@ export interface CoreDeps {
 }
 
 /**
- * Everything built from one configuration: HTTP clients, discovery, key sets,
- * validators, client authentication, exchangers, target selection and the
- * pipeline. A reload builds a new core and retires the old one (SPEC §5).
+ * Everything built from one configuration: the issuers (HTTP clients,
+ * discovery, key sets, token endpoints), validators, client authentication,
+ * exchangers, target selection and the pipeline. A reload builds a new core
+ * and retires the old one (SPEC §5).
  */
 export interface Core {
   readonly config: Config;
@@ -54,55 +52,16 @@ export interface Core {
 
 /** Builds a core from a validated configuration. Nothing calls out until a check or `warmUp`. */
 export function buildCore(config: Config, deps: CoreDeps): Core {
-  const { clock, log, metrics, tracing } = deps;
-  const { authorizationServer: limits } = config;
-
-  // One bounded HTTP client, plus one per client certificate (the certificate belongs to the connection).
-  const http = new HttpClient(limits, tracing);
-  const mtlsClients = new Map<string, HttpClient>();
-  const httpFor = (client: ClientConfig) => {
-    if (!client.tls) return http;
-    const key = `${client.id}\n${client.tls.cert}`;
-    if (!mtlsClients.has(key)) mtlsClients.set(key, new HttpClient({ ...limits, clientCertificate: client.tls }, tracing));
-    return mtlsClients.get(key)!;
-  };
-
-  const metadata = new Map(config.issuers.map((issuer) => [issuer.issuer, new MetadataSource(http, issuer.issuer, clock, limits.allowInsecureHttp)]));
-  // Every target names one of the configured issuers (checked by loadConfig).
-  const metadataOf = (issuer: string) => metadata.get(issuer)!;
-
-  /** jose's JWKS fetches go through the shared client and are counted. */
-  const countedFetch: typeof http.fetch = async (url, init) => {
-    try {
-      const response = await http.fetch(url, init);
-      metrics.jwksFetch(response.status === 200 ? 'ok' : `http_${response.status}`);
-      return response;
-    } catch (error) {
-      metrics.jwksFetch('unavailable');
-      throw error;
-    }
-  };
-
-  // One remote key set per issuer, created once its URI is known (jose caches keys and coalesces reloads).
-  const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
-  const keysOf = (issuer: IssuerConfig) => async () => {
-    const uri = issuer.jwksUri ?? required((await metadataOf(issuer.issuer).get()).jwksUri, 'jwks_uri', 'JWKS_URI');
-    if (!keySets.has(issuer.issuer)) {
-      // Keys never expire on their own (cacheMaxAge: Infinity): a JWKS outage must not fail checks whose keys are held.
-      // They are refreshed in the background (JWKS_REFRESH_SECONDS), and an unknown kid reloads them at most once per JWKS_COOLDOWN_SECONDS.
-      keySets.set(
-        issuer.issuer,
-        createRemoteJWKSet(new URL(uri), { timeoutDuration: limits.timeoutMs, cacheMaxAge: Infinity, cooldownDuration: limits.jwksCooldownSeconds * 1000, [customFetch]: countedFetch as never }),
-      );
-    }
-    return keySets.get(issuer.issuer)!;
-  };
+  const { clock, log, metrics } = deps;
+  const issuers = new Issuers(config, { clock, tracer: deps.tracing, onJwksFetch: (outcome) => metrics.jwksFetch(outcome) });
+  const keysOf = (issuer: IssuerConfig) => () => issuers.keysOf(issuer);
+  const tokenEndpointOf = (target: TargetConfig) => () => issuers.tokenEndpointOf(target);
 
   const validatorOf = (issuer: IssuerConfig): IssuerValidator =>
     issuer.introspection
       ? new IntrospectionValidator(
           issuer,
-          httpFor(issuer.introspection.client),
+          issuers.httpFor(issuer.introspection.client),
           clientAuthentication(issuer.introspection.client, issuer.issuer, clock),
           {
             clockToleranceSeconds: config.validation.clockToleranceSeconds,
@@ -118,15 +77,8 @@ export function buildCore(config: Config, deps: CoreDeps): Core {
   const validators = new Map(config.issuers.map((issuer) => [issuer.issuer, validatorOf(issuer)]));
   const introspecting = config.issuers.find((issuer) => issuer.introspection);
 
-  // RFC 8705 §5: a client authenticating with its certificate uses the mTLS alias of the token endpoint when there is one.
-  const tokenEndpointOf = (target: TargetConfig) => async () => {
-    if (target.tokenEndpoint !== undefined) return target.tokenEndpoint;
-    const discovered = await metadataOf(target.issuer).get();
-    const alias = target.client.authMethod === 'tls_client_auth' ? discovered.mtlsTokenEndpoint : undefined;
-    return alias ?? required(discovered.tokenEndpoint, 'token_endpoint', 'TOKEN_EXCHANGE_ENDPOINT_URL');
-  };
   const exchangers = config.targets.map(
-    (target) => new TokenExchanger(target, httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics, clock),
+    (target) => new TokenExchanger(target, issuers.httpFor(target.client), tokenEndpointOf(target), clientAuthentication(target.client, target.issuer, clock), metrics, clock),
   );
 
   const pipeline = new CheckPipeline({
@@ -182,13 +134,13 @@ export function buildCore(config: Config, deps: CoreDeps): Core {
       void attempt();
     },
     refreshKeys() {
-      for (const keys of keySets.values()) keys.reload().catch(() => {});
+      issuers.refreshKeys();
     },
     async retire() {
       retired = true;
       clearTimeout(warmUpTimer);
       if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
-      await Promise.all([http, ...mtlsClients.values()].map((client) => client.close()));
+      await issuers.close();
     },
   };
 }

@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
+import * as oauth from 'oauth4webapi';
 import type { TargetConfig } from '../config/model.js';
 import { ACCESS_TOKEN_TYPE, type Profile } from '../config/settings.js';
 import { AuthzError, GarbageAnswerError, RateLimitedError } from '../errors.js';
 import { b64tokenFault } from '../oauth/b64token.js';
 import { retryAfterSeconds } from '../oauth/retry-after.js';
-import type { ClientAuthentication } from '../oauth/client-auth.js';
-import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
+import { authenticatedNow, type ClientAuthentication } from '../oauth/client-auth.js';
+import { httpResponseOf, parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { TraceParent } from '../ops/tracing.js';
 import type { Clock } from '../clock.js';
 import { BreakerOpenError, CircuitBreaker } from './breaker.js';
-import { requestBody, requestShape, type RequestShape } from './request-body.js';
+import { requestParameters, requestShape, type RequestShape } from './request-body.js';
 
 /** A successful exchange (RFC 8693 §2.2.1). */
 export interface ExchangeResult {
@@ -89,10 +90,16 @@ function printable(value: string): string {
   return value.slice(0, 40).replace(/[^\x20-\x7e]|["\\]/g, '?');
 }
 
-/** Calls the token endpoint for one exchange target: request builder, client authentication, response processor. */
+/**
+ * Calls the token endpoint for one exchange target: oauth4webapi builds and
+ * authenticates the grant request (RFC 8693 §2.1, or RFC 7523 §2.1 for Entra
+ * On-Behalf-Of) and sends it through our HTTP client; our processor reads the
+ * answer, since SPEC §3 asks more of it than oauth4webapi checks.
+ */
 export class TokenExchanger {
   readonly #shape: RequestShape;
   readonly #breaker: CircuitBreaker;
+  readonly #client: oauth.Client;
   /** Hash of everything that changes what an exchange returns; part of every cache key (SPEC §4). */
   readonly identity: string;
 
@@ -107,6 +114,7 @@ export class TokenExchanger {
   ) {
     this.#shape = requestShape(target);
     this.#breaker = new CircuitBreaker(clock);
+    this.#client = { client_id: target.client.id };
     this.identity = targetIdentity(target);
   }
 
@@ -118,11 +126,17 @@ export class TokenExchanger {
   async exchange(subjectToken: string, actorToken: string | undefined, parent?: TraceParent): Promise<ExchangeResult> {
     const started = performance.now();
     try {
-      const endpoint = await this.endpoint();
-      const credentials = await this.authenticate(endpoint);
-      const body = requestBody(this.#shape, credentials.params, subjectToken, actorToken);
+      const as = { issuer: this.target.issuer, token_endpoint: await this.endpoint() };
       const span = { name: 'token exchange', parent, attributes: { 'authz.target': this.target.name } };
-      const call = async () => processExchangeResponse(await this.http.postForm(endpoint, body, credentials.headers, span), this.target.requestedTokenType, this.target.profile, this.clock());
+      // The https rule for endpoints is ours (SPEC §2), applied when they are configured or discovered.
+      const options = { [oauth.customFetch]: this.http.fetcher(span), [oauth.allowInsecureRequests]: true };
+      const params = requestParameters(this.#shape, subjectToken, actorToken);
+      // Our own credential faults (an expired assertion file) are not the server's: outside the breaker (SPEC §3).
+      const authenticate = await authenticatedNow(this.authenticate, as, this.#client);
+      const call = async () => {
+        const response = await oauth.genericTokenEndpointRequest(as, this.#client, authenticate, this.#shape.grantType, params, options);
+        return processExchangeResponse(httpResponseOf(response), this.target.requestedTokenType, this.target.profile, this.clock());
+      };
       const result = await this.#breaker.run(call);
       this.metrics.exchange('ok', (performance.now() - started) / 1000);
       return result;

@@ -1,18 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { decodeJwt, SignJWT } from 'jose';
+import { decodeJwt, importPKCS8 } from 'jose';
+import * as oauth from 'oauth4webapi';
 import type { Clock } from '../clock.js';
 import type { ClientConfig } from '../config/model.js';
 import { AuthzError } from '../errors.js';
 
-/** What client authentication adds to one request: headers and body parameters. */
-export interface ClientCredentials {
-  readonly headers: Readonly<Record<string, string>>;
-  readonly params: ReadonlyArray<readonly [string, string]>;
-}
-
-/** Produces the credentials for a request to `endpoint` (a fresh assertion each time for private_key_jwt). */
-export type ClientAuthentication = (endpoint: string) => ClientCredentials | Promise<ClientCredentials>;
+/**
+ * Client authentication as oauth4webapi applies it to a request it builds: it
+ * sets headers and body parameters. The endpoint called is the one named in
+ * the authorization server object of that request (`token_endpoint` or
+ * `introspection_endpoint`; see {@link endpointOf}).
+ */
+export type ClientAuthentication = oauth.ClientAuth;
 
 /** application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B). */
 export function formEncode(value: string): string {
@@ -24,54 +23,80 @@ const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-be
 /** Assertions live this long: long enough for the request, too short to replay. */
 const ASSERTION_LIFETIME_SECONDS = 60;
 
+/** The endpoint a request built by oauth4webapi goes to: the one endpoint its authorization server object names. */
+export function endpointOf(as: oauth.AuthorizationServer): string {
+  return String(as.token_endpoint ?? as.introspection_endpoint ?? as.issuer);
+}
+
 /**
  * Client authentication at the token and introspection endpoints, built once:
- * - `client_secret_basic` (RFC 6749 §2.3.1): id and secret form-encoded *before* Base64;
- * - `client_secret_post` (RFC 6749 §2.3.1): both in the body;
- * - `private_key_jwt` (RFC 7523 §2.2): a signed assertion with a fresh `jti` and a short `exp`,
- *   `aud` the endpoint called or the issuer;
+ * - `client_secret_basic` (RFC 6749 §2.3.1): id and secret form-encoded *before* Base64 (our encoder, see below);
+ * - `client_secret_post` (RFC 6749 §2.3.1): both in the body (oauth4webapi `ClientSecretPost`);
+ * - `private_key_jwt` (RFC 7523 §2.2): oauth4webapi `PrivateKeyJwt`, a signed assertion with a fresh `jti`
+ *   and a short `exp` on the injected clock, `aud` the endpoint called or the issuer;
  * - `client_assertion_file` (RFC 7523 §2.2): an assertion the platform mints and rotates in a file
  *   (Kubernetes projected service-account token, SPIFFE JWT-SVID), see {@link AssertionFile};
- * - `tls_client_auth` (RFC 8705 §2): the certificate is on the connection; `client_id` in the body;
- * - `none` (RFC 6749 §2.1 public client): `client_id` in the body.
+ * - `tls_client_auth` (RFC 8705 §2): the certificate is on the connection; `client_id` in the body (oauth4webapi `TlsClientAuth`);
+ * - `none` (RFC 6749 §2.1 public client): `client_id` in the body (oauth4webapi `None`).
  */
 export function clientAuthentication(client: ClientConfig, issuer: string, clock: Clock): ClientAuthentication {
   switch (client.authMethod) {
     case 'client_secret_basic': {
-      const credentials = `${formEncode(client.id)}:${formEncode(client.secret!)}`;
-      const fixed = { headers: { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` }, params: [] };
-      return () => fixed;
+      // Not oauth4webapi's ClientSecretBasic: it also percent-encodes the unreserved "-", ".", "_" and "~",
+      // which changes every hyphenated client id for servers that compare the Basic credentials undecoded.
+      const authorization = `Basic ${Buffer.from(`${formEncode(client.id)}:${formEncode(client.secret!)}`).toString('base64')}`;
+      return (_as, _client, _body, headers) => headers.set('authorization', authorization);
     }
-    case 'client_secret_post': {
-      const fixed = { headers: {}, params: [['client_id', client.id], ['client_secret', client.secret!]] as const };
-      return () => fixed;
-    }
+    case 'client_secret_post':
+      return oauth.ClientSecretPost(client.secret!);
     case 'tls_client_auth':
-    case 'none': {
-      const fixed = { headers: {}, params: [['client_id', client.id]] as const };
-      return () => fixed;
-    }
+      return oauth.TlsClientAuth();
+    case 'none':
+      return oauth.None();
     case 'private_key_jwt': {
       const { key, alg, kid } = client.signingKey!;
-      return async (endpoint) => {
+      // WebCrypto, as oauth4webapi signs with it; imported once, on first use.
+      let cryptoKey: Promise<CryptoKey> | undefined;
+      return async (as, oauthClient, body, headers) => {
+        cryptoKey ??= importPKCS8(key.export({ type: 'pkcs8', format: 'pem' }) as string, alg);
+        const audience = client.assertionAudience === 'issuer' ? issuer : endpointOf(as);
         const now = Math.floor(clock() / 1000);
-        const assertion = await new SignJWT({})
-          .setProtectedHeader(kid === undefined ? { alg } : { alg, kid })
-          .setIssuer(client.id)
-          .setSubject(client.id)
-          .setAudience(client.assertionAudience === 'issuer' ? issuer : endpoint)
-          .setJti(randomUUID())
-          .setIssuedAt(now)
-          .setExpirationTime(now + ASSERTION_LIFETIME_SECONDS)
-          .sign(key);
-        return { headers: {}, params: [['client_id', client.id], ['client_assertion_type', JWT_BEARER_ASSERTION], ['client_assertion', assertion]] };
+        const sign = oauth.PrivateKeyJwt(kid === undefined ? await cryptoKey : { key: await cryptoKey, kid }, {
+          // The configured name stays in the header: oauth4webapi would name an Ed25519 key "Ed25519" (RFC 9864), which older servers do not know.
+          [oauth.modifyAssertion]: (header, payload) => {
+            header.alg = alg;
+            Object.assign(payload, { aud: audience, iat: now, nbf: now, exp: now + ASSERTION_LIFETIME_SECONDS });
+          },
+        });
+        return sign(as, oauthClient, body, headers);
       };
     }
     case 'client_assertion_file': {
+      // oauth4webapi signs its own assertions only; one minted by the platform is set here.
       const file = new AssertionFile(client.assertionFile!, clock);
-      return async () => ({ headers: {}, params: [['client_id', client.id], ['client_assertion_type', JWT_BEARER_ASSERTION], ['client_assertion', await file.current()]] });
+      return async (_as, oauthClient, body) => {
+        const assertion = await file.current();
+        body.set('client_id', oauthClient.client_id);
+        body.set('client_assertion_type', JWT_BEARER_ASSERTION);
+        body.set('client_assertion', assertion);
+      };
     }
   }
+}
+
+/**
+ * Authenticates now and returns a {@link ClientAuthentication} that sets the
+ * same credentials again: so that a failure of our own (an unreadable or
+ * expired assertion file) happens before, and outside, the call it is for.
+ */
+export async function authenticatedNow(authenticate: ClientAuthentication, as: oauth.AuthorizationServer, client: oauth.Client): Promise<ClientAuthentication> {
+  const body = new URLSearchParams();
+  const headers = new Headers();
+  await authenticate(as, client, body, headers);
+  return (_as, _client, request, requestHeaders) => {
+    for (const [name, value] of body) request.append(name, value);
+    for (const [name, value] of headers) requestHeaders.set(name, value);
+  };
 }
 
 /**

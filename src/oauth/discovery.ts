@@ -1,7 +1,8 @@
 import { AuthzError } from '../errors.js';
 import type { Clock } from '../clock.js';
+import * as oauth from 'oauth4webapi';
 import { isLoopback } from '../net/loopback.js';
-import { parseJsonObject, type HttpClient } from './http.js';
+import type { HttpClient } from './http.js';
 
 /** The parts of an issuer's metadata (RFC 8414 §2, RFC 8705 §5) the service uses. */
 export interface IssuerMetadata {
@@ -25,24 +26,55 @@ export function metadataUrls(issuer: string): string[] {
 }
 
 const DISCOVERY_SPAN = { name: 'discovery' };
+/** oauth4webapi's names for the two locations of {@link metadataUrls}, in the same order. */
+const ALGORITHMS = ['oidc', 'oauth2'] as const;
 
-/** Fetches and checks the metadata document; the first location that answers 200 wins. */
+/**
+ * Fetches and checks the metadata document with oauth4webapi; the first
+ * location that answers 200 wins. oauth4webapi compares the issuer as URLs;
+ * ours is the stricter RFC 8414 §3.3 rule on top: identical strings.
+ */
 export async function discover(http: HttpClient, issuer: string): Promise<Record<string, unknown>> {
   let lastStatus = 0;
-  for (const url of metadataUrls(issuer)) {
-    const response = await http.get(url, {}, undefined, DISCOVERY_SPAN);
+  const expected = new URL(issuer);
+  // The https rule for the issuer is ours (SPEC §2), checked when it is configured.
+  const options = { [oauth.customFetch]: http.fetcher(DISCOVERY_SPAN), [oauth.allowInsecureRequests]: true };
+  for (const [index, algorithm] of ALGORITHMS.entries()) {
+    const response = await oauth.discoveryRequest(expected, { ...options, algorithm });
     if (response.status !== 200) {
       lastStatus = response.status;
       continue;
     }
-    const metadata = parseJsonObject(response, 'authorization server metadata');
-    // RFC 8414 §3.3 and OIDC Discovery §4.3: the issuer must be identical, or the document is not for us.
-    if (metadata.issuer !== issuer) {
-      throw new AuthzError('misconfigured', `the metadata at ${url} names issuer "${String(metadata.issuer)}", not "${issuer}"`);
+    const url = metadataUrls(issuer)[index];
+    let metadata: Record<string, unknown>;
+    try {
+      metadata = await oauth.processDiscoveryResponse(expected, response);
+    } catch (error) {
+      throw discoveryFault(error, url!, issuer);
     }
+    // RFC 8414 §3.3 and OIDC Discovery §4.3: the issuer must be identical, or the document is not for us.
+    if (metadata.issuer !== issuer) throw issuerMismatch(url!, metadata.issuer, issuer);
     return metadata;
   }
   throw new AuthzError('unavailable', `no authorization server metadata for ${issuer} (last HTTP status ${lastStatus})`);
+}
+
+/** A body that is not a JSON object is the server's fault (503); a document for another issuer is ours to fix (500). */
+function discoveryFault(error: unknown, url: string, issuer: string): AuthzError {
+  if (error instanceof oauth.OperationProcessingError) {
+    const body = (error.cause as { body?: unknown } | undefined)?.body;
+    if (error.code === oauth.PARSE_ERROR) return new AuthzError('unavailable', 'the authorization server metadata response is not JSON (HTTP 200)', { cause: error });
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return new AuthzError('unavailable', 'the authorization server metadata response is not a JSON object (HTTP 200)', { cause: error });
+    }
+    return issuerMismatch(url, (body as Record<string, unknown>).issuer, issuer);
+  }
+  // `issuer` that is not a URL at all.
+  return new AuthzError('misconfigured', `the metadata at ${url} names an issuer that is not "${issuer}"`, { cause: error });
+}
+
+function issuerMismatch(url: string, named: unknown, issuer: string): AuthzError {
+  return new AuthzError('misconfigured', `the metadata at ${url} names issuer "${String(named)}", not "${issuer}"`);
 }
 
 /** After a failed discovery, callers get the same failure without a new call for this long. */

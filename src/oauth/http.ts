@@ -35,7 +35,8 @@ export interface HttpResponse {
 
 /**
  * The one HTTP client for every call to the authorization server: discovery,
- * JWKS (through jose's `customFetch`) and token exchange; each call in a
+ * token exchange and introspection (through oauth4webapi's `customFetch`),
+ * JWKS (through jose's `customFetch`); each call in a
  * CLIENT span when a tracer is given. One bounded undici
  * Agent (keep-alive `request`, not `fetch`, which costs several times the CPU);
  * every failure to get a complete response becomes `AuthzError('unavailable')`.
@@ -64,20 +65,26 @@ export class HttpClient {
     });
   }
 
-  get(url: string, headers: Record<string, string> = {}, signal?: AbortSignal, span?: CallSpan): Promise<HttpResponse> {
-    return this.#traced(url, 'GET', headers, undefined, signal, span);
-  }
-
-  /** POSTs an `application/x-www-form-urlencoded` body (RFC 6749 Appendix B). */
-  postForm(url: string, body: string, headers: Record<string, string> = {}, span?: CallSpan): Promise<HttpResponse> {
-    return this.#traced(url, 'POST', { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body, undefined, span);
-  }
-
   /** A `fetch`-shaped adapter for jose's `customFetch`, so JWKS calls share the agent and its limits. */
   readonly fetch = async (url: string, options: { headers: Headers; signal: AbortSignal }): Promise<Response> => {
     const response = await this.#traced(url, 'GET', Object.fromEntries(options.headers), undefined, options.signal, JWKS_SPAN);
     return new Response(response.body, { status: response.status, headers: { 'content-type': response.contentType } });
   };
+
+  /**
+   * A `fetch`-shaped adapter for oauth4webapi's `customFetch`: the request it
+   * built goes through this client (agent, limits, CLIENT span `span`), and
+   * the answer stays readable as an {@link HttpResponse} ({@link httpResponseOf}).
+   */
+  fetcher(span: CallSpan): OAuthFetch {
+    return async (url, init) => {
+      const method = init.method === 'POST' ? 'POST' : 'GET';
+      const body = init.body === undefined || init.body === null ? undefined : String(init.body);
+      // oauth4webapi's bodies are forms; the media type defines no charset parameter (RFC 6749 Appendix B), so none is sent.
+      const headers = body === undefined ? init.headers : { ...init.headers, 'content-type': FORM };
+      return asResponse(await this.#traced(url, method, headers, body, init.signal ?? undefined, span));
+    };
+  }
 
   #traced(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined, span: CallSpan | undefined): Promise<HttpResponse> {
     if (!this.#tracer) return this.#send(url, method, headers, body, signal);
@@ -111,6 +118,39 @@ export class HttpClient {
 }
 
 const JWKS_SPAN: CallSpan = { name: 'jwks' };
+const FORM = 'application/x-www-form-urlencoded';
+
+/** The `customFetch` oauth4webapi calls: its request, already built and authenticated. */
+export type OAuthFetch = (url: string, init: { readonly method: string; readonly headers: Record<string, string>; readonly body?: unknown; readonly signal?: AbortSignal | null | undefined }) => Promise<Response>;
+
+/** What each `Response` handed to oauth4webapi was made from, so the processors read the bounded body once. */
+const answers = new WeakMap<Response, HttpResponse>();
+
+/** Fetch API statuses that cannot carry a body (a hostile server may still send one). */
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+function asResponse(answer: HttpResponse): Response {
+  // The Fetch API allows only 200–599; anything else from outside becomes a plain server fault.
+  const status = answer.status >= 200 && answer.status <= 599 ? answer.status : 502;
+  const headers: Record<string, string> = { 'content-type': answer.contentType };
+  if (answer.retryAfter !== undefined) headers['retry-after'] = answer.retryAfter;
+  let response: Response;
+  try {
+    response = new Response(NULL_BODY_STATUSES.has(status) ? null : answer.body, { status, headers });
+  } catch (error) {
+    // A header value the Fetch API will not hold (undici accepted it): the answer is garbage.
+    throw new AuthzError('unavailable', `the authorization server answered HTTP ${answer.status} with unusable headers`, { cause: error });
+  }
+  answers.set(response, status === answer.status ? answer : { ...answer, status });
+  return response;
+}
+
+/** The answer behind a `Response` from {@link HttpClient.fetcher}. */
+export function httpResponseOf(response: Response): HttpResponse {
+  const answer = answers.get(response);
+  if (answer === undefined) throw new TypeError('the response did not come from HttpClient.fetcher');
+  return answer;
+}
 
 /** The error's code or name only: undici messages can quote URLs, never tokens, but stay terse. */
 function describe(error: unknown): string {

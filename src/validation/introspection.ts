@@ -1,3 +1,4 @@
+import * as oauth from 'oauth4webapi';
 import type { Clock } from '../clock.js';
 import type { IssuerConfig } from '../config/model.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -5,8 +6,7 @@ import type { TraceParent } from '../ops/tracing.js';
 import { AuthzError, RateLimitedError } from '../errors.js';
 import { retryAfterSeconds } from '../oauth/retry-after.js';
 import type { ClientAuthentication } from '../oauth/client-auth.js';
-import { formEncode } from '../oauth/client-auth.js';
-import { parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
+import { httpResponseOf, parseJsonObject, type HttpClient, type HttpResponse } from '../oauth/http.js';
 import { createTtlCache } from '../ttl-cache.js';
 import type { InboundToken } from './inbound-token.js';
 import type { Principals, Validation } from './principal.js';
@@ -21,14 +21,11 @@ export interface IntrospectionOptions {
   readonly cacheMax: number;
 }
 
-/** Request builder (RFC 7662 §2.1): the token, a hint, and the client's credentials. */
-export function introspectionBody(token: string, params: ReadonlyArray<readonly [string, string]>): string {
-  return [`token=${formEncode(token)}`, 'token_type_hint=access_token', ...params.map(([name, value]) => `${name}=${formEncode(value)}`)].join('&');
-}
-
 /**
  * Response processor (RFC 7662 §2.2): `active` must be true; `exp`, `nbf`,
  * `iss` and `aud` are checked when present. Throws an {@link AuthzError}.
+ * Ours, not oauth4webapi's, which checks none of these claims in a JSON
+ * answer and has no 401/403, 429 and 5xx distinctions (SPEC §3).
  */
 export function processIntrospectionResponse(response: HttpResponse, issuer: IssuerConfig, now: number, toleranceSeconds: number): Record<string, unknown> {
   if (response.status === 401 || response.status === 403) {
@@ -53,14 +50,22 @@ export function processIntrospectionResponse(response: HttpResponse, issuer: Iss
   return body;
 }
 
-/** Validates tokens of one issuer by introspection, with a short memory of inactive answers. */
+/**
+ * Validates tokens of one issuer by introspection, with a short memory of
+ * inactive answers. oauth4webapi builds and authenticates the request (RFC
+ * 7662 §2.1) and sends it through our HTTP client.
+ */
 export class IntrospectionValidator {
   readonly #inactive;
+  readonly #as: oauth.AuthorizationServer;
+  readonly #client: oauth.Client;
+  /** the client's authentication, after the RFC 7662 §2.1 hint: the body reads `token`, `token_type_hint`, credentials */
+  readonly #authenticate: ClientAuthentication;
 
   constructor(
     private readonly issuer: IssuerConfig,
     private readonly http: HttpClient,
-    private readonly authenticate: ClientAuthentication,
+    authenticate: ClientAuthentication,
     private readonly options: IntrospectionOptions,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
@@ -68,18 +73,26 @@ export class IntrospectionValidator {
     private readonly principals: Principals,
   ) {
     this.#inactive = createTtlCache<true>(options.cacheMax, clock);
+    this.#as = { issuer: issuer.issuer, introspection_endpoint: issuer.introspection!.endpoint };
+    this.#client = { client_id: issuer.introspection!.client.id };
+    this.#authenticate = (as, client, body, headers) => {
+      body.append('token_type_hint', 'access_token');
+      return authenticate(as, client, body, headers);
+    };
   }
 
   async validate(token: InboundToken, parent?: TraceParent): Promise<Validation> {
     if (this.#inactive.get(token.hash)) throw new AuthzError('invalid_token', 'the access token is not active');
-    const endpoint = this.issuer.introspection!.endpoint;
     const started = performance.now();
     let body: Record<string, unknown>;
     const now = this.clock();
     try {
-      const credentials = await this.authenticate(endpoint);
-      const response = await this.http.postForm(endpoint, introspectionBody(token.value, credentials.params), credentials.headers, { name: 'introspection', parent });
-      body = processIntrospectionResponse(response, this.issuer, now, this.options.clockToleranceSeconds);
+      // The https rule for endpoints is ours (SPEC §2), applied when the endpoint is configured.
+      const response = await oauth.introspectionRequest(this.#as, this.#client, this.#authenticate, token.value, {
+        [oauth.customFetch]: this.http.fetcher({ name: 'introspection', parent }),
+        [oauth.allowInsecureRequests]: true,
+      });
+      body = processIntrospectionResponse(httpResponseOf(response), this.issuer, now, this.options.clockToleranceSeconds);
       this.metrics.introspection('active', (performance.now() - started) / 1000);
     } catch (error) {
       const code = error instanceof AuthzError ? error.code : 'internal';

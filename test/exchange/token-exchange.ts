@@ -3,7 +3,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { jwtVerify, decodeProtectedHeader } from 'jose';
 import type { ClientConfig, TargetConfig } from '../../src/config/model.js';
 import { clientAuthentication, formEncode } from '../../src/oauth/client-auth.js';
-import { requestBody, requestShape } from '../../src/exchange/request-body.js';
+import * as oauth from 'oauth4webapi';
+import { requestParameters, requestShape } from '../../src/exchange/request-body.js';
 import { processExchangeResponse } from '../../src/exchange/token-exchange.js';
 import { AuthzError } from '../../src/errors.js';
 
@@ -36,13 +37,29 @@ const codeOf = (fn: () => unknown) => {
     return (error as AuthzError).code;
   }
 };
+const TOKEN_ENDPOINT = 'https://as.example.com/token';
+/** What client authentication sets on a request to the token endpoint. */
+const credentialsOf = async (client: ClientConfig) => {
+  const params = new URLSearchParams();
+  const headers = new Headers();
+  await clientAuthentication(client, 'https://as.example.com', clock)({ issuer: 'https://as.example.com', token_endpoint: TOKEN_ENDPOINT }, { client_id: client.id }, params, headers);
+  return { headers: Object.fromEntries(headers) as Record<string, string | undefined>, params: [...params] };
+};
+/** The body oauth4webapi sends for one exchange, caught before it leaves. */
 const bodyOf = async (target: TargetConfig, subject: string, actor?: string) => {
-  const credentials = await clientAuthentication(target.client, target.issuer, clock)('https://as.example.com/token');
-  return new URLSearchParams(requestBody(requestShape(target), credentials.params, subject, actor));
+  const shape = requestShape(target);
+  let sent: URLSearchParams | undefined;
+  const capture = async (_url: string, init: { body?: unknown }) => {
+    sent = new URLSearchParams(String(init.body));
+    return new Response('{}');
+  };
+  const as = { issuer: target.issuer, token_endpoint: TOKEN_ENDPOINT };
+  await oauth.genericTokenEndpointRequest(as, { client_id: target.client.id }, clientAuthentication(target.client, target.issuer, clock), shape.grantType, requestParameters(shape, subject, actor), { [oauth.customFetch]: capture });
+  return sent!;
 };
 
 t.test('RFC 6749 §2.3.1: id and secret are form-encoded before Base64', async (t) => {
-  const auth = await clientAuthentication({ ...CLIENT, id: 'my client', secret: 'p@ss:wörd+%' }, 'https://as.example.com', clock)('https://as.example.com/token');
+  const auth = await credentialsOf({ ...CLIENT, id: 'my client', secret: 'p@ss:wörd+%' });
   const decoded = Buffer.from(auth.headers.authorization!.replace(/^Basic /, ''), 'base64').toString();
   t.equal(decoded, 'my+client:p%40ss%3Aw%C3%B6rd%2B%25');
   t.same(auth.params, []);
