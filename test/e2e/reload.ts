@@ -59,7 +59,10 @@ t.test('a rotated client secret file is used without a signal; the cache is kept
   as.setClientSecret(EXCHANGE_CLIENT.id, 'rotated-secret-2');
   volume.publish({ 'client-secret': 'rotated-secret-2' });
   await until('the new secret to be used', async () => (await check(await as.mintAccessToken({ sub: 'bob' }))).allowed);
-  t.match(proc.stdout(), /"msg":"configuration reloaded",[^\n]*"reason":"a configuration file changed"/);
+  // Log lines are written in batches (up to 20 ms apart): wait for the line rather than race it.
+  const reloadLine = /"msg":"configuration reloaded",[^\n]*"reason":"a configuration file changed"/;
+  await until('the reload log line', () => reloadLine.test(proc.stdout()));
+  t.match(proc.stdout(), reloadLine);
 
   const before = as.exchanges.length;
   t.ok((await check(first)).allowed, 'the token exchanged before the rotation is still served');
