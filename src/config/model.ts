@@ -31,18 +31,30 @@ export interface Config {
   };
   readonly listen: { readonly address: string; readonly grpcPort: number; readonly httpPort: number; readonly authzHttpPort: number | undefined };
   readonly grpc: {
+    /** connections are closed gracefully after this long, so Envoy rebalances after scale-out (0 = never) */
     readonly maxConnectionAgeMs: number;
     readonly maxConnectionAgeGraceMs: number;
     readonly keepaliveTimeMs: number;
     readonly keepaliveTimeoutMs: number;
+    /**
+     * Receive window of each HTTP/2 connection. Envoy multiplexes every check onto
+     * a few connections; with the default 64 KiB, 200 streams on one connection
+     * wait on WINDOW_UPDATEs (bench/RESULTS.md, "HTTP/2 window").
+     */
     readonly connectionWindowBytes: number;
-    /** SPEC §5 bounds of the gRPC listener */
+    /** SPEC §5: largest message received or sent; grpc-js refuses a larger one from its length prefix */
     readonly maxMessageBytes: number;
+    /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS */
     readonly maxConcurrentStreams: number;
+    /** open connections on the listener; more are closed as they are accepted */
     readonly maxConnections: number;
+    /** bytes open streams may hold over all connections (grpc/request-guard.ts) */
     readonly maxPendingBytes: number;
+    /** a request must arrive whole within this after its stream opens */
     readonly requestTimeoutMs: number;
+    /** a connection without streams for this long is closed (GOAWAY) */
     readonly idleTimeoutMs: number;
+    /** CheckRequest header caps: more entries or bytes are denied 431 */
     readonly maxRequestHeaders: number;
     readonly maxRequestHeaderBytes: number;
   };

@@ -2,36 +2,15 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { HealthImplementation } from 'grpc-health-check';
+import type { Config } from '../config/model.js';
 import { AUTHORIZATION_SERVICE } from './protos.js';
 import { RequestGuard } from './request-guard.js';
 
 /** Node's (and HTTP/2's) initial connection window. */
 const DEFAULT_WINDOW_BYTES = 65_535;
 
-export interface GrpcServerOptions {
-  readonly maxConnectionAgeMs: number;
-  readonly maxConnectionAgeGraceMs: number;
-  readonly keepaliveTimeMs: number;
-  readonly keepaliveTimeoutMs: number;
-  /**
-   * Receive window of each HTTP/2 connection. Envoy multiplexes every check onto
-   * a few connections; with the default 64 KiB, 200 streams on one connection
-   * wait on WINDOW_UPDATEs (bench/RESULTS.md, "HTTP/2 window").
-   */
-  readonly connectionWindowBytes: number;
-  /** largest message received or sent (`GRPC_MAX_MESSAGE_BYTES`); grpc-js refuses a larger one from its length prefix */
-  readonly maxMessageBytes: number;
-  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS */
-  readonly maxConcurrentStreams: number;
-  /** open connections on the listener; more are closed as they are accepted */
-  readonly maxConnections: number;
-  /** bytes open streams may hold over all connections ({@link RequestGuard}) */
-  readonly maxPendingBytes: number;
-  /** a request must arrive whole within this after its stream opens */
-  readonly requestTimeoutMs: number;
-  /** a connection without streams for this long is closed (GOAWAY) */
-  readonly idleTimeoutMs: number;
-}
+/** The gRPC listener's settings (`Config.grpc`, documented there). */
+export type GrpcServerOptions = Config['grpc'];
 
 /**
  * HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE of the gRPC listener. Envoy's Check

@@ -2,6 +2,7 @@ import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import { jwtVerify, decodeProtectedHeader } from 'jose';
 import type { ClientConfig, TargetConfig } from '../../src/config/model.js';
+import { targetConfig } from '../fixtures/target.js';
 import { clientAuthentication, formEncode } from '../../src/oauth/client-auth.js';
 import * as oauth from 'oauth4webapi';
 import { requestParameters, requestShape } from '../../src/exchange/request-body.js';
@@ -9,23 +10,7 @@ import { processExchangeResponse } from '../../src/exchange/token-exchange.js';
 import { AuthzError } from '../../src/errors.js';
 
 const CLIENT: ClientConfig = { id: 'gateway', authMethod: 'client_secret_basic', secret: 's3cret', signingKey: undefined, assertionAudience: 'token_endpoint', tls: undefined };
-const TARGET: TargetConfig = {
-  name: 'default',
-  issuer: 'https://as.example.com',
-  tokenEndpoint: undefined,
-  client: CLIENT,
-  profile: 'rfc8693',
-  audience: ['orders-api'],
-  resource: ['https://orders.example.com/'],
-  scope: 'orders:read orders:write',
-  requestedTokenType: undefined,
-  subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
-  actor: { source: 'none', header: undefined, token: undefined, tokenType: 'urn:ietf:params:oauth:token-type:access_token' },
-  extraParams: [],
-  requiredScopes: [],
-  header: { name: 'authorization', prefix: 'Bearer ', remove: [] },
-  match: { context: ['default'], hosts: [], pathPrefixes: [], destinationPrincipals: [] },
-};
+const TARGET: TargetConfig = targetConfig({ client: CLIENT, resource: ['https://orders.example.com/'], scope: 'orders:read orders:write' });
 const clock = () => 1_800_000_000_000;
 
 const response = (status: number, body: unknown) => ({ status, contentType: 'application/json', retryAfter: undefined, body: typeof body === 'string' ? body : JSON.stringify(body) });

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ClientConfig, TargetConfig } from '../../src/config/model.js';
+import type { ClientConfig } from '../../src/config/model.js';
+import { targetConfig } from '../fixtures/target.js';
 import { AuthzError } from '../../src/errors.js';
 import { TokenExchanger } from '../../src/exchange/token-exchange.js';
 import type { ClientAuthentication } from '../../src/oauth/client-auth.js';
@@ -10,23 +11,7 @@ import { Metrics } from '../../src/ops/metrics.js';
 import { ManualClock } from '../fixtures/clock.js';
 
 const CLIENT: ClientConfig = { id: 'gateway', authMethod: 'client_secret_post', secret: 's3cret', signingKey: undefined, assertionAudience: 'token_endpoint', assertionFile: undefined, tls: undefined };
-const TARGET = {
-  name: 'default',
-  issuer: 'http://127.0.0.1',
-  tokenEndpoint: undefined,
-  client: CLIENT,
-  profile: 'rfc8693',
-  audience: ['orders-api'],
-  resource: [],
-  scope: undefined,
-  requestedTokenType: undefined,
-  subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
-  actor: { source: 'none', header: undefined, token: undefined, tokenType: 'urn:ietf:params:oauth:token-type:access_token' },
-  extraParams: [],
-  requiredScopes: [],
-  header: { name: 'authorization', prefix: 'Bearer ', remove: [] },
-  match: { context: ['default'], hosts: [], pathPrefixes: [], destinationPrincipals: [] },
-} as TargetConfig;
+const TARGET = targetConfig({ client: CLIENT, issuer: 'http://127.0.0.1' });
 
 /** A real loopback token endpoint: answers `answer()`, keeps every form it got. */
 async function tokenEndpoint(t: Test, answer: () => [number, unknown]) {
