@@ -157,7 +157,6 @@ t.test('the target phase: no target is a denial that knows the principal', async
   t.equal(outcome(decision), 'no_target');
   t.equal(decision.principal, alice);
   t.equal(decision.exchanger, undefined);
-  t.equal(outcome(pipeline.decide(bearer({}, {}), undefined) as Decision), 'no_target');
 });
 
 t.test('the target chosen by the route, with its own required scopes', async (t) => {

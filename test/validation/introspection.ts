@@ -180,7 +180,7 @@ t.test('every invalid_token is remembered; with inactiveCacheSeconds 0, none is'
 
 t.test('server faults are passed on, counted by code and never remembered', async (t) => {
   let status = 503;
-  const { url, seen } = await endpoint(t, () => ({ status, body: { error: 'x' }, headers: status === 429 ? { 'retry-after': '9' } : {} }));
+  const { url, seen } = await endpoint(t, () => ({ status, body: { error: 'x' }, headers: status === 429 ? { 'retry-after': '9' } : undefined }));
   const { validator, calls } = validatorFor(t, url);
   const token = inboundToken('t1');
   await t.rejects(validator.validate(token), { code: 'unavailable' });
