@@ -59,7 +59,7 @@ function setup(options: { validator?: FakeValidator; answer?: (subject: string, 
   return { pipeline, validator, exchangers, exchanger: exchangers[0]! };
 }
 
-const check = (http: HttpRequestAttributes, extra: NonNullable<CheckRequest['attributes']> = {}): CheckRequest => ({ attributes: { ...extra, request: { http: { method: 'GET', path: '/orders', host: 'api.example.com', ...http } } } });
+const check = (http: HttpRequestAttributes): CheckRequest => ({ attributes: { request: { http: { method: 'GET', path: '/orders', host: 'api.example.com', ...http } } } });
 const bearer = (headers: Record<string, string> = {}, http: Partial<HttpRequestAttributes> = {}) => check({ headers: { authorization: `Bearer ${TOKEN}`, ...headers }, ...http });
 
 /** The denial's code, or 'allowed'. */
