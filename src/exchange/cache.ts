@@ -35,7 +35,7 @@ export interface ExchangedToken {
  * Turns a fresh exchanged token into what the cache keeps; injected by the app
  * wiring. The app keeps the gRPC transport's encoded allow answer
  * (grpc/encoded-allow.ts), so a hit sends bytes built once and the token is
- * held once, off the V8 heap; any other transport reads `value`.
+ * held once, in one string; any other transport reads `value`.
  */
 export type KeepExchanged = (value: string, principal: Principal, exchanger: TokenExchanger) => ExchangedToken;
 
@@ -44,6 +44,14 @@ const REFRESH_AHEAD_FRACTION = 0.1;
 
 /** A refused exchange is answered again without a call for this long, so a client retrying a refused token cannot flood the server. */
 const REFUSAL_MEMORY_MS = 5000;
+
+/**
+ * Most answers held back at once. Holding stops one client retrying one key;
+ * it cannot stop a flood of distinct tokens (each is refused once before it is
+ * held), so it needs no slot per cached token: lru-cache sizes its arrays by
+ * `max` up front, and this keeps them small when the cache is large.
+ */
+const HELD_MAX = 10_000;
 
 /** An answer held back for one key: a refusal, or a 429 until its `retry-after` (SPEC §3). */
 interface Held {
@@ -78,7 +86,7 @@ export class ExchangeCache {
     private readonly shared?: SharedExchangeCache,
   ) {
     this.#entries = createTtlCache<ExchangedToken>(max, clock, () => metrics.cacheEviction());
-    this.#held = createTtlCache<Held>(max, clock);
+    this.#held = createTtlCache<Held>(Math.min(max, HELD_MAX), clock);
   }
 
   /** The exchanged token for this inbound token and target, from the cache or one shared call. */
