@@ -218,8 +218,8 @@ function coldSplitSection(split) {
   const t = split.table;
   const [d, zero] = split.delays;
   let md = `### The overhead at 1 stream, taken apart\n\n`;
-  md += `Three chains, ${split.calls} sequential calls each, at exchangeDelayMs ${d} ms and 0 ms, in ${split.rounds} rounds that alternate chains and delays (so the machine's drifting load falls on all alike); each figure is the median over the rounds of (the chain's p50 − its server's own p50, measured inside that server's process). The null chain is the same grpc-js loader against a null ext_authz server (\`bench/delayed-null-server.mjs\`) that answers after the same delay, with no service work.\n\n`;
-  md += `| chain | overhead at ${d} ms, ms | per round | overhead at ${zero} ms, ms | per round | server CPU µs per call (${d} ms / ${zero} ms) |\n| --- | --- | --- | --- | --- | --- |\n`;
+  md += `Three chains, ${split.calls} sequential calls each, at exchangeDelayMs ${d} ms and 0 ms, in ${split.rounds} round${split.rounds === 1 ? '' : 's'} that alternate chains and delays (so the machine's drifting load falls on all alike); each figure is the median over the rounds of (the chain's p50 − its server's own p50, measured inside that server's process). The null chain is the same grpc-js loader against a null ext_authz server (\`bench/delayed-null-server.mjs\`) that answers after the same delay, with no service work.\n\n`;
+  md += `| chain | overhead at ${d} ms, ms | per round | overhead at ${zero} ms, ms | per round | server CPU µs per call, pooled (${d} ms / ${zero} ms) |\n| --- | --- | --- | --- | --- | --- |\n`;
   const rounds = (cell) => cell.overheads.map((value) => num(value)).join(', ');
   for (const [chain, label] of [
     ['direct', 'undici client → token endpoint (HTTP client and loopback)'],
@@ -240,7 +240,7 @@ function coldSplitSection(split) {
 /** Where a cold Check's CPU goes in the service (bench/scenarios/cold.mjs `profileCold`). */
 function coldProfileSection(p) {
   if (p.error) return `### CPU profile of a cold Check\n\n_failed: ${p.error}_\n\n`;
-  let md = `### CPU profile of a cold Check\n\nA fresh service with \`--cpu-prof\`, ${int(p.checks)} Checks at 1 stream with a new token each (${int(p.ok)} OK, p50 ${num(p.p50)} ms), exchangeDelayMs as above; samples before the run are left out. ${num(p.cpuUsPerCall, 0)} µs of CPU per Check (from /proc). Each sample goes to the frame nearest the leaf that belongs to one of these owners, so undici's socket writes count as undici and the RS256 verification called by jose as JWT validation:\n\n`;
+  let md = `### CPU profile of a cold Check\n\nA fresh service with \`--cpu-prof\`, ${int(p.checks)} Checks at 1 stream with a new token each (${int(p.ok)} OK, p50 ${num(p.p50)} ms), exchangeDelayMs as above, after a first run of as many new tokens that warms the JIT; only the second run's samples count. ${num(p.cpuUsPerCall, 0)} µs of CPU per Check (from /proc, over the same run). Each sample goes to the frame nearest the leaf that belongs to one of these owners, so undici's socket writes count as undici and the RS256 verification called by jose as JWT validation:\n\n`;
   md += `| owner | CPU µs per Check |\n| --- | --- |\n`;
   for (const { owner, usPerCheck } of p.owners) md += `| ${owner} | ${num(usPerCheck, 0)} |\n`;
   md += `\nTop functions by self time: ${p.summary.topFunctions.slice(0, 8).map((f) => `\`${f.name || '(anonymous)'}\` ${num(f.busyPct, 1)} %`).join(', ')}. Profile: \`${p.file.replace(/^.*\/bench\//, 'bench/')}\`.\n\n`;

@@ -29,6 +29,7 @@ export async function cold(ctx) {
     ['herd', opts.coldHerdTokens],
     ['distinct', opts.coldDistinct],
     ...Array.from({ length: splitRuns }, (_, i) => [`split-${i}`, opts.coldSplitCalls]),
+    ['profile-warm', opts.coldProfileTokens],
     ['profile', opts.coldProfileTokens],
   ]) {
     files[name] = join(outDir, `tokens-cold-${name}.txt`);
@@ -72,7 +73,7 @@ export async function cold(ctx) {
     result.distinct = { tokens: opts.coldDistinct, perToken: 2, ...(await counted({ concurrency: 200, repeat: 2, tokensFile: files.distinct })) };
     log(`cold: distinct ${result.distinct.exchanges} exchanges for ${opts.coldDistinct} tokens at c=200`);
     result.split = await split(ctx, files);
-    result.profile = await profileCold(ctx, files.profile);
+    result.profile = await profileCold(ctx, files['profile-warm'], files.profile);
     return result;
   } finally {
     await control.setDelay(0);
@@ -103,7 +104,10 @@ async function split(ctx, files) {
   const delays = [opts.coldDelayMs, 0];
   const runs = [];
   let next = 0;
+  const loaderRun = (target, tokensFile, extra = {}) => grpcRun(target, { mode: 'closed', concurrency: 1, connections: 1, order: 'once', durationS: 300, warmupS: 0, deadlineMs: 30_000, tokensFile, ...extra });
   try {
+    await loaderRun(nullServer, files.direct, { order: 'cycle', maxRequests: 500 }); // the null server's JIT warm, as the service's is by now
+    await nullTimes();
     for (let round = 1; round <= opts.coldSplitRounds; round++) {
       for (const delayMs of delays) {
         await control.setDelay(delayMs);
@@ -111,11 +115,11 @@ async function split(ctx, files) {
         await control.tokenTimes(); // start a window
         const direct = await directExchanges(ctx.as.tokenEndpoint, directTokens);
         runs.push({ round, delayMs, chain: 'direct', p50: direct.latencyMs.p50, ownP50: median(await control.tokenTimes()), failures: direct.failures });
-        const service = await grpcRun(ctx.service, { mode: 'closed', concurrency: 1, connections: 1, order: 'once', durationS: 300, warmupS: 0, deadlineMs: 30_000, tokensFile: files[`split-${next++}`] });
-        runs.push({ round, delayMs, chain: 'service', p50: service.latencyMs.p50, ownP50: median(await control.tokenTimes()), failures: service.completed - service.ok, cpuUsPerCall: service.serverCpuUsPerCall });
+        const service = await loaderRun(ctx.service, files[`split-${next++}`]);
+        runs.push({ round, delayMs, chain: 'service', p50: service.latencyMs.p50, ownP50: median(await control.tokenTimes()), failures: service.completed - service.ok, cpuS: service.serverCpuS, calls: service.completed });
         await nullTimes();
-        const nullRun = await grpcRun(nullServer, { mode: 'closed', concurrency: 1, connections: 1, order: 'once', durationS: 300, warmupS: 0, deadlineMs: 30_000, tokensFile: files.direct, maxRequests: opts.coldSplitCalls });
-        runs.push({ round, delayMs, chain: 'null', p50: nullRun.latencyMs.p50, ownP50: median(await nullTimes()), failures: nullRun.completed - nullRun.ok, cpuUsPerCall: nullRun.serverCpuUsPerCall });
+        const nullRun = await loaderRun(nullServer, files.direct, { maxRequests: opts.coldSplitCalls });
+        runs.push({ round, delayMs, chain: 'null', p50: nullRun.latencyMs.p50, ownP50: median(await nullTimes()), failures: nullRun.completed - nullRun.ok, cpuS: nullRun.serverCpuS, calls: nullRun.completed });
       }
       log(`cold: split round ${round} of ${opts.coldSplitRounds}`);
     }
@@ -129,7 +133,8 @@ async function split(ctx, files) {
       ownP50: median(mine.map((run) => run.ownP50)),
       overhead: median(mine.map((run) => run.p50 - run.ownP50)),
       overheads: mine.map((run) => run.p50 - run.ownP50),
-      cpuUsPerCall: median(mine.map((run) => run.cpuUsPerCall)),
+      // /proc counts CPU in 10 ms ticks: pooled over the rounds, not a median of coarse per-run figures.
+      cpuUsPerCall: (1e6 * mine.reduce((sum, run) => sum + (run.cpuS ?? NaN), 0)) / mine.reduce((sum, run) => sum + (run.calls ?? 0), 0),
       failures: mine.reduce((sum, run) => sum + run.failures, 0),
     };
   };
@@ -154,21 +159,26 @@ async function startDelayedNullServer(outDir, tokenLength) {
  * A fresh service run with --cpu-prof through a cold run at 1 stream (every
  * token new, the scenario's delay), its samples attributed to the code that
  * spent them: per Check, how much CPU went to the gRPC transport, validating
- * the new token, oauth4webapi, undici, and the service's own modules.
+ * the new token, oauth4webapi, undici, and the service's own modules. A first
+ * run of as many new tokens warms the JIT; only the second run's window counts.
  */
-async function profileCold(ctx, tokensFile) {
+async function profileCold(ctx, warmTokensFile, tokensFile) {
   const { opts, outDir, control, log } = ctx;
   const dir = join(outDir, 'prof', 'cold');
   mkdirSync(dir, { recursive: true });
   const service = await startService(outDir, serviceEnv(ctx.as), { label: 'service-cold-profiled', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
   if (!service.started) return { error: `service did not start: ${service.output}` };
+  const load = (file) => grpcRun(service, { mode: 'closed', concurrency: 1, connections: 1, order: 'once', durationS: 300, warmupS: 0, deadlineMs: 30_000, tokensFile: file });
   let run;
-  let skipMs;
+  // V8 stamps profiles with the monotonic clock in µs, as process.hrtime reads it here.
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+  let window;
   try {
     await control.setDelay(opts.coldDelayMs);
-    // Samples before the run (start-up, discovery, module loading) are left out.
-    skipMs = performance.now() - service.handle.spawnedAt;
-    run = await grpcRun(service, { mode: 'closed', concurrency: 1, connections: 1, order: 'once', durationS: 300, warmupS: 0, deadlineMs: 30_000, tokensFile });
+    await load(warmTokensFile);
+    const from = nowUs();
+    run = await load(tokensFile);
+    window = { from, to: nowUs() };
   } finally {
     await service.handle.stop({ timeoutMs: 15_000 });
   }
@@ -178,12 +188,13 @@ async function profileCold(ctx, tokensFile) {
   log(`cold: profile written (${file})`);
   return {
     file: join(dir, file),
+    window,
     checks: run.completed,
     ok: run.ok,
     p50: run.latencyMs.p50,
     cpuUsPerCall: run.serverCpuUsPerCall,
-    owners: attributeByOwner(profile, skipMs, run.completed),
-    summary: summariseProfileFile(join(dir, file), { top: 15, skipMs }),
+    owners: attributeByOwner(profile, window, run.completed),
+    summary: summariseProfileFile(join(dir, file), { top: 15, skipMs: (window.from - profile.startTime) / 1000 }),
   };
 }
 
@@ -201,8 +212,8 @@ const OWNERS = [
   ['Fetch API objects (Response, Headers, URLSearchParams)', (url) => url.startsWith('node:internal/deps/undici') || url.startsWith('node:internal/url') || url.startsWith('node:internal/webstreams')],
 ];
 
-/** CPU µs per Check by owner (see OWNERS); GC and samples with no owning frame are their own rows. */
-function attributeByOwner(profile, skipMs, checks) {
+/** CPU µs per Check by owner (see OWNERS) over the samples in `window` (monotonic µs); GC and samples with no owning frame are their own rows. */
+function attributeByOwner(profile, window, checks) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
@@ -218,10 +229,10 @@ function attributeByOwner(profile, skipMs, checks) {
     return found;
   };
   const us = new Map();
-  let at = 0;
+  let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     at += profile.timeDeltas[i] ?? 0;
-    if (at < skipMs * 1000) continue;
+    if (at < window.from || at > window.to) continue;
     const name = owner(profile.samples[i]);
     us.set(name, (us.get(name) ?? 0) + Math.max(0, profile.timeDeltas[i + 1] ?? 0));
   }
