@@ -230,18 +230,20 @@ function coldSplitSection(split) {
     md += `| ${label} | ${num(t[chain][d].overhead)} | ${rounds(t[chain][d])} | ${num(t[chain][zero].overhead)} | ${rounds(t[chain][zero])} | ${cpu} |\n`;
   }
   const own = (delay) => t.service[delay].overhead - t.null[delay].overhead - t.direct[delay].overhead;
-  md += `\nRead as: at ${d} ms the service's overhead ${num(t.service[d].overhead)} ms = gRPC round trip and loader ${num(t.null[d].overhead)} ms (the null chain) + HTTP client and loopback ${num(t.direct[d].overhead)} ms (the direct chain) + the service's own work ${num(own(d))} ms. `;
-  md += `At ${zero} ms the same split is ${num(t.null[zero].overhead)} + ${num(t.direct[zero].overhead)} + ${num(own(zero))} = ${num(t.service[zero].overhead)} ms. `;
-  md += `What the chains pay at ${d} ms and not at ${zero} ms (service ${num(t.service[d].overhead - t.service[zero].overhead)} ms, null ${num(t.null[d].overhead - t.null[zero].overhead)} ms, direct ${num(t.direct[d].overhead - t.direct[zero].overhead)} ms) is what waking processes that slept through the delay costs on this machine, not work of the code: the CPU the service spends per Check does not grow with the delay. `;
-  md += `Failed calls: ${['direct', 'null', 'service'].map((chain) => t[chain][d].failures + t[chain][zero].failures).reduce((a, b) => a + b, 0)}.\n\n`;
+  const spread = (cell) => Math.max(...cell.overheads) - Math.min(...cell.overheads);
+  const remainder = (delay) => `${num(own(delay))} ms${Math.abs(own(delay)) < spread(t.service[delay]) ? ` (within the service chain's spread over the rounds, ${num(spread(t.service[delay]))} ms)` : ''}`;
+  md += `\nRead as: at ${d} ms the service chain's ${num(t.service[d].overhead)} ms less the gRPC round trip and loader (the null chain, ${num(t.null[d].overhead)} ms) and the HTTP client and loopback (the direct chain, ${num(t.direct[d].overhead)} ms) leaves the service's own work: ${remainder(d)}. `;
+  md += `At ${zero} ms: ${num(t.service[zero].overhead)} − ${num(t.null[zero].overhead)} − ${num(t.direct[zero].overhead)} = ${remainder(zero)}. `;
+  md += `What a chain pays at ${d} ms and not at ${zero} ms (service ${num(t.service[d].overhead - t.service[zero].overhead)} ms, null ${num(t.null[d].overhead - t.null[zero].overhead)} ms, direct ${num(t.direct[d].overhead - t.direct[zero].overhead)} ms) is the cost of waking processes that slept through the delay: the machine's, not work of the code. `;
+  md += `Failed calls: ${['direct', 'null', 'service'].map((chain) => t[chain][d].failures + t[chain][zero].failures).reduce((a, b) => a + b, 0)}. Other load on the machine during the loader runs: ${num(split.otherCores, 2)} cores (median; a run above ${CONTENDED} cores counts as contended).\n\n`;
   return md;
 }
 
 /** Where a cold Check's CPU goes in the service (bench/scenarios/cold.mjs `profileCold`). */
 function coldProfileSection(p) {
   if (p.error) return `### CPU profile of a cold Check\n\n_failed: ${p.error}_\n\n`;
-  let md = `### CPU profile of a cold Check\n\nA fresh service with \`--cpu-prof\`, ${int(p.checks)} Checks at 1 stream with a new token each (${int(p.ok)} OK, p50 ${num(p.p50)} ms), exchangeDelayMs as above, after a first run of as many new tokens that warms the JIT; only the second run's samples count. ${num(p.cpuUsPerCall, 0)} µs of CPU per Check (from /proc, over the same run). Each sample goes to the frame nearest the leaf that belongs to one of these owners, so undici's socket writes count as undici and the RS256 verification called by jose as JWT validation:\n\n`;
-  md += `| owner | CPU µs per Check |\n| --- | --- |\n`;
+  let md = `### CPU profile of a cold Check\n\nA fresh service with \`--cpu-prof\`, ${int(p.checks)} Checks at 1 stream with a new token each (${int(p.ok)} OK, p50 ${num(p.p50)} ms), exchangeDelayMs as above, after a first run of as many new tokens that warms the JIT; only the second run's samples count. ${num(p.cpuUsPerCall, 0)} µs of CPU per Check (from /proc, over the same run: every thread, so also the profiler's sampling thread and libuv's pool, where WebCrypto checks the RS256 signature; the table counts the main thread only). Each sample goes to the frame nearest the leaf that belongs to one of these owners, so undici's socket writes count as undici and the RS256 verification called by jose as JWT validation:\n\n`;
+  md += `| owner | main-thread µs per Check (sampled) |\n| --- | --- |\n`;
   for (const { owner, usPerCheck } of p.owners) md += `| ${owner} | ${num(usPerCheck, 0)} |\n`;
   md += `\nTop functions by self time: ${p.summary.topFunctions.slice(0, 8).map((f) => `\`${f.name || '(anonymous)'}\` ${num(f.busyPct, 1)} %`).join(', ')}. Profile: \`${p.file.replace(/^.*\/bench\//, 'bench/')}\`.\n\n`;
   return md;

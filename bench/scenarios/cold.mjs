@@ -116,10 +116,10 @@ async function split(ctx, files) {
         const direct = await directExchanges(ctx.as.tokenEndpoint, directTokens);
         runs.push({ round, delayMs, chain: 'direct', p50: direct.latencyMs.p50, ownP50: median(await control.tokenTimes()), failures: direct.failures });
         const service = await loaderRun(ctx.service, files[`split-${next++}`]);
-        runs.push({ round, delayMs, chain: 'service', p50: service.latencyMs.p50, ownP50: median(await control.tokenTimes()), failures: service.completed - service.ok, cpuS: service.serverCpuS, calls: service.completed });
+        runs.push({ round, delayMs, chain: 'service', p50: service.latencyMs.p50, ownP50: median(await control.tokenTimes()), failures: service.completed - service.ok, cpuS: service.serverCpuS, calls: service.completed, otherCores: service.otherCores });
         await nullTimes();
         const nullRun = await loaderRun(nullServer, files.direct, { maxRequests: opts.coldSplitCalls });
-        runs.push({ round, delayMs, chain: 'null', p50: nullRun.latencyMs.p50, ownP50: median(await nullTimes()), failures: nullRun.completed - nullRun.ok, cpuS: nullRun.serverCpuS, calls: nullRun.completed });
+        runs.push({ round, delayMs, chain: 'null', p50: nullRun.latencyMs.p50, ownP50: median(await nullTimes()), failures: nullRun.completed - nullRun.ok, cpuS: nullRun.serverCpuS, calls: nullRun.completed, otherCores: nullRun.otherCores });
       }
       log(`cold: split round ${round} of ${opts.coldSplitRounds}`);
     }
@@ -139,7 +139,7 @@ async function split(ctx, files) {
     };
   };
   const table = Object.fromEntries(['direct', 'null', 'service'].map((chain) => [chain, Object.fromEntries(delays.map((delayMs) => [delayMs, cell(chain, delayMs)]))]));
-  return { rounds: opts.coldSplitRounds, calls: opts.coldSplitCalls, delays, runs, table };
+  return { rounds: opts.coldSplitRounds, calls: opts.coldSplitCalls, delays, runs, table, otherCores: median(runs.map((run) => run.otherCores)) };
 }
 
 async function startDelayedNullServer(outDir, tokenLength) {
