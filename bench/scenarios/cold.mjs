@@ -92,8 +92,8 @@ export async function cold(ctx) {
  * that alternate chains and delays, so the machine's drifting load falls on
  * all of them alike. What a chain pays at the delay and not at 0 is the cost
  * of waking processes that slept through the delay: the machine's, not the
- * code's. The service's CPU per Check (from /proc) does not depend on how busy
- * the rest of the machine is.
+ * code's. The servers' CPU per call (from /proc) is far less sensitive to the
+ * rest of the machine than their latency.
  */
 async function split(ctx, files) {
   const { opts, log, outDir, control } = ctx;
@@ -158,8 +158,8 @@ async function startDelayedNullServer(outDir, tokenLength) {
 /**
  * A fresh service run with --cpu-prof through a cold run at 1 stream (every
  * token new, the scenario's delay), its samples attributed to the code that
- * spent them: per Check, how much CPU went to the gRPC transport, validating
- * the new token, oauth4webapi, undici, and the service's own modules. A first
+ * spent them: per Check, how much main-thread time went to the gRPC transport,
+ * validating the new token, oauth4webapi, undici, and the service's own modules. A first
  * run of as many new tokens warms the JIT; only the second run's window counts.
  */
 async function profileCold(ctx, warmTokensFile, tokensFile) {
