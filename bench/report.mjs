@@ -213,6 +213,42 @@ function missesSection(results) {
   return lines.length ? `### Where the misses come from\n\n${lines.join('\n')}\n\n` : '';
 }
 
+/** The cold overhead taken apart (bench/scenarios/cold.mjs `split`). */
+function coldSplitSection(split) {
+  const t = split.table;
+  const [d, zero] = split.delays;
+  let md = `### The overhead at 1 stream, taken apart\n\n`;
+  md += `Three chains, ${split.calls} sequential calls each, at exchangeDelayMs ${d} ms and 0 ms, in ${split.rounds} round${split.rounds === 1 ? '' : 's'} that alternate chains and delays (so the machine's drifting load falls on all alike); each figure is the median over the rounds of (the chain's p50 − its server's own p50, measured inside that server's process). The null chain is the same grpc-js loader against a null ext_authz server (\`bench/delayed-null-server.mjs\`) that answers after the same delay, with no service work.\n\n`;
+  md += `| chain | overhead at ${d} ms, ms | per round | overhead at ${zero} ms, ms | per round | server CPU µs per call, pooled (${d} ms / ${zero} ms) |\n| --- | --- | --- | --- | --- | --- |\n`;
+  const rounds = (cell) => cell.overheads.map((value) => num(value)).join(', ');
+  for (const [chain, label] of [
+    ['direct', 'undici client → token endpoint (HTTP client and loopback)'],
+    ['null', 'loader → null ext_authz server (gRPC round trip, no service work)'],
+    ['service', 'loader → service → token endpoint (everything)'],
+  ]) {
+    const cpu = chain === 'direct' ? '—' : `${num(t[chain][d].cpuUsPerCall, 0)} / ${num(t[chain][zero].cpuUsPerCall, 0)}`;
+    md += `| ${label} | ${num(t[chain][d].overhead)} | ${rounds(t[chain][d])} | ${num(t[chain][zero].overhead)} | ${rounds(t[chain][zero])} | ${cpu} |\n`;
+  }
+  const own = (delay) => t.service[delay].overhead - t.null[delay].overhead - t.direct[delay].overhead;
+  const spread = (cell) => Math.max(...cell.overheads) - Math.min(...cell.overheads);
+  const remainder = (delay) => `${num(own(delay))} ms${Math.abs(own(delay)) < spread(t.service[delay]) ? ` (within the service chain's spread over the rounds, ${num(spread(t.service[delay]))} ms)` : ''}`;
+  md += `\nRead as: at ${d} ms the service chain's ${num(t.service[d].overhead)} ms less the gRPC round trip and loader (the null chain, ${num(t.null[d].overhead)} ms) and the HTTP client and loopback (the direct chain, ${num(t.direct[d].overhead)} ms) leaves the service's own work: ${remainder(d)}. `;
+  md += `At ${zero} ms: ${num(t.service[zero].overhead)} − ${num(t.null[zero].overhead)} − ${num(t.direct[zero].overhead)} = ${remainder(zero)}. `;
+  md += `What a chain pays at ${d} ms and not at ${zero} ms (service ${num(t.service[d].overhead - t.service[zero].overhead)} ms, null ${num(t.null[d].overhead - t.null[zero].overhead)} ms, direct ${num(t.direct[d].overhead - t.direct[zero].overhead)} ms) is the cost of waking processes that slept through the delay: the machine's, not work of the code. `;
+  md += `Failed calls: ${['direct', 'null', 'service'].map((chain) => t[chain][d].failures + t[chain][zero].failures).reduce((a, b) => a + b, 0)}. Other load on the machine during the loader runs: ${num(split.otherCores, 2)} cores (median; a run above ${CONTENDED} cores counts as contended).\n\n`;
+  return md;
+}
+
+/** Where a cold Check's CPU goes in the service (bench/scenarios/cold.mjs `profileCold`). */
+function coldProfileSection(p) {
+  if (p.error) return `### CPU profile of a cold Check\n\n_failed: ${p.error}_\n\n`;
+  let md = `### CPU profile of a cold Check\n\nA fresh service with \`--cpu-prof\`, ${int(p.checks)} Checks at 1 stream with a new token each (${int(p.ok)} OK, p50 ${num(p.p50)} ms), exchangeDelayMs as above, after a first run of as many new tokens that warms the JIT; only the second run's samples count. ${num(p.cpuUsPerCall, 0)} µs of CPU per Check (from /proc, over the same run: every thread, so also the profiler's sampling thread and libuv's pool, where WebCrypto checks the RS256 signature; the table counts the main thread only). Each sample goes to the frame nearest the leaf that belongs to one of these owners, so undici's socket writes count as undici and the RS256 verification called by jose as JWT validation:\n\n`;
+  md += `| owner | main-thread µs per Check (sampled) |\n| --- | --- |\n`;
+  for (const { owner, usPerCheck } of p.owners) md += `| ${owner} | ${num(usPerCheck, 0)} |\n`;
+  md += `\nTop functions by self time: ${p.summary.topFunctions.slice(0, 8).map((f) => `\`${f.name || '(anonymous)'}\` ${num(f.busyPct, 1)} %`).join(', ')}. Profile: \`${p.file.replace(/^.*\/bench\//, 'bench/')}\`.\n\n`;
+  return md;
+}
+
 function profileSection(p) {
   if (!p) return '_not run_\n';
   if (p.error) return `_failed: ${p.error}_\n`;
@@ -316,6 +352,8 @@ export function renderReport(results) {
       md += `Where it goes (means over the same ${c.tokens} Checks; the service's figures from its own \`/metrics\`): the loader saw ${num(c.latencyMs.mean)} ms; the service's Check took ${num(c.serviceCheckMeanMs)} ms, of which its call to the token endpoint took ${num(c.serviceExchangeMeanMs)} ms and the server's own time was ${num(c.asOwnMeanMs)} ms. So: gRPC transport and the loader ${num(c.latencyMs.mean - c.serviceCheckMeanMs)} ms; the service's work outside the call (validating the new subject token against the cached JWKS, the cache, building the answer) ${num(c.serviceCheckMeanMs - c.serviceExchangeMeanMs)} ms; its HTTP client and the loopback ${num(c.serviceExchangeMeanMs - c.asOwnMeanMs)} ms.\n\n`;
     };
     md += `At 200 streams the latency is dominated by queueing at the authorization server (one process on the same cores), not by the service.\n\n`;
+    if (cold.split) md += coldSplitSection(cold.split);
+    if (cold.profile) md += coldProfileSection(cold.profile);
   }
 
   const mem = s.memory;

@@ -33,7 +33,7 @@ const TRANSIENT = new Set(['server_error', 'temporarily_unavailable']);
  * answer is hostile until checked (SPEC §3): the token becomes a header value.
  */
 export function processExchangeResponse(response: HttpResponse, requestedTokenType: string | undefined, profile: Profile = 'rfc8693', now = Date.now()): ExchangeResult {
-  if (response.status === 200) return processSuccess(parseJsonObject(response, 'token exchange'), requestedTokenType);
+  if (response.status === 200) return processSuccess(parseJsonObject(response, 'token exchange'), requestedTokenType, profile);
   // RFC 6585 §4: about this call, not an outage (SPEC §3).
   if (response.status === 429) throw new RateLimitedError(retryAfterSeconds(response.retryAfter, now));
   if (response.status >= 500) throw new AuthzError('unavailable', `the token endpoint answered HTTP ${response.status}`);
@@ -56,7 +56,15 @@ export function processExchangeResponse(response: HttpResponse, requestedTokenTy
   throw new AuthzError('exchange_refused', `the authorization server refused the token exchange (${known})`);
 }
 
-function processSuccess(body: Record<string, unknown>, requestedTokenType: string | undefined): ExchangeResult {
+/**
+ * Profiles whose success answer is not an RFC 8693 §2.2.1 one and so carries no
+ * `issued_token_type`: Entra ID On-Behalf-Of is the jwt-bearer grant (RFC 7523
+ * §2.1), answered as RFC 6749 §5.1 (`token_type`, `scope`, `expires_in`,
+ * `ext_expires_in`, `access_token`).
+ */
+const WITHOUT_ISSUED_TOKEN_TYPE: ReadonlySet<Profile> = new Set(['entra_obo']);
+
+function processSuccess(body: Record<string, unknown>, requestedTokenType: string | undefined, profile: Profile): ExchangeResult {
   const { access_token: accessToken, token_type: tokenType, issued_token_type: issuedType, expires_in: expiresIn } = body;
   // SPEC §3: the token is written as `Bearer <token>`: an RFC 6750 b64token of at most 16 KiB, or nothing.
   const fault = b64tokenFault(accessToken);
@@ -67,6 +75,9 @@ function processSuccess(body: Record<string, unknown>, requestedTokenType: strin
   const typeOk = tokenType.toLowerCase() === 'bearer' || (!wantsAccessToken && tokenType === 'N_A');
   // SPEC §3: anything but Bearer (or N_A where allowed) is a garbage answer, 503.
   if (!typeOk) throw new GarbageAnswerError(`token_type "${printable(tokenType)}" cannot be sent as a bearer token`);
+  // RFC 8693 §2.2.1: issued_token_type is REQUIRED; without it the answer is not a token-exchange answer (SPEC §3 garbage).
+  if (issuedType === undefined && !WITHOUT_ISSUED_TOKEN_TYPE.has(profile)) throw new GarbageAnswerError('issued_token_type is missing (RFC 8693 §2.2.1)');
+  if (issuedType !== undefined && typeof issuedType !== 'string') throw new GarbageAnswerError('issued_token_type is not a string');
   if (requestedTokenType !== undefined && issuedType !== undefined && issuedType !== requestedTokenType) {
     throw new AuthzError('misconfigured', `the token exchange issued "${printable(String(issuedType))}" instead of the requested token type`);
   }
@@ -129,7 +140,7 @@ export class TokenExchanger {
       const as = { issuer: this.target.issuer, token_endpoint: await this.endpoint() };
       const span = { name: 'token exchange', parent, attributes: { 'authz.target': this.target.name } };
       // The https rule for endpoints is ours (SPEC §2), applied when they are configured or discovered.
-      const options = { [oauth.customFetch]: this.http.fetcher(span), [oauth.allowInsecureRequests]: true };
+      const options = { [oauth.customFetch]: this.http.statusFetcher(span), [oauth.allowInsecureRequests]: true };
       const params = requestParameters(this.#shape, subjectToken, actorToken);
       // Our own credential faults (an expired assertion file) are not the server's: outside the breaker (SPEC §3).
       const authenticate = await authenticatedNow(this.authenticate, as, this.#client);

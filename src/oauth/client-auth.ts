@@ -45,14 +45,14 @@ export function clientAuthentication(client: ClientConfig, issuer: string, clock
       // Not oauth4webapi's ClientSecretBasic: it also percent-encodes the unreserved "-", ".", "_" and "~",
       // which changes every hyphenated client id for servers that compare the Basic credentials undecoded.
       const authorization = `Basic ${Buffer.from(`${formEncode(client.id)}:${formEncode(client.secret!)}`).toString('base64')}`;
-      return (_as, _client, _body, headers) => headers.set('authorization', authorization);
+      return constant((_as, _client, _body, headers) => headers.set('authorization', authorization));
     }
     case 'client_secret_post':
-      return oauth.ClientSecretPost(client.secret!);
+      return constant(oauth.ClientSecretPost(client.secret!));
     case 'tls_client_auth':
-      return oauth.TlsClientAuth();
+      return constant(oauth.TlsClientAuth());
     case 'none':
-      return oauth.None();
+      return constant(oauth.None());
     case 'private_key_jwt': {
       const { key, alg, kid } = client.signingKey!;
       // WebCrypto, as oauth4webapi signs with it; imported once, on first use.
@@ -84,12 +84,22 @@ export function clientAuthentication(client: ClientConfig, issuer: string, clock
   }
 }
 
+/** Authentications that set the same credentials on every call and cannot fail (see {@link authenticatedNow}). */
+const constants = new WeakSet<ClientAuthentication>();
+
+function constant(authenticate: ClientAuthentication): ClientAuthentication {
+  constants.add(authenticate);
+  return authenticate;
+}
+
 /**
  * Authenticates now and returns a {@link ClientAuthentication} that sets the
  * same credentials again: so that a failure of our own (an unreadable or
  * expired assertion file) happens before, and outside, the call it is for.
+ * A method whose credentials never change and cannot fail is returned as it is.
  */
 export async function authenticatedNow(authenticate: ClientAuthentication, as: oauth.AuthorizationServer, client: oauth.Client): Promise<ClientAuthentication> {
+  if (constants.has(authenticate)) return authenticate;
   const body = new URLSearchParams();
   const headers = new Headers();
   await authenticate(as, client, body, headers);

@@ -23,6 +23,8 @@ const codeOf = (fn: () => unknown) => {
   }
 };
 const TOKEN_ENDPOINT = 'https://as.example.com/token';
+const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+const JWT = 'urn:ietf:params:oauth:token-type:jwt';
 /** What client authentication sets on a request to the token endpoint. */
 const credentialsOf = async (client: ClientConfig) => {
   const params = new URLSearchParams();
@@ -119,25 +121,36 @@ t.test('Keycloak "Client is not within the token audience" is a configuration er
 });
 
 t.test('RFC 8693 §2.2.1 success', async (t) => {
-  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', expires_in: 60 }), undefined), { accessToken: 'x', expiresIn: 60 });
-  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'bearer', expires_in: '120' }), undefined), { accessToken: 'x', expiresIn: 120 }, 'lower-case type, numeric string expires_in');
+  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', issued_token_type: ACCESS, expires_in: 60 }), undefined), { accessToken: 'x', expiresIn: 60 });
+  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'bearer', issued_token_type: ACCESS, expires_in: '120' }), undefined), { accessToken: 'x', expiresIn: 120 }, 'lower-case type, numeric string expires_in');
   // SPEC §3: a value ≤ 0 is kept (the token serves this request only, never cached: see cache-lifetime.ts).
-  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', expires_in: -5 }), undefined), { accessToken: 'x', expiresIn: -5 }, 'a negative expires_in is kept, not replaced by the fallback TTL');
-  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', expires_in: null }), undefined), { accessToken: 'x', expiresIn: undefined }, 'null counts as absent');
+  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', issued_token_type: ACCESS, expires_in: -5 }), undefined), { accessToken: 'x', expiresIn: -5 }, 'a negative expires_in is kept, not replaced by the fallback TTL');
+  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', issued_token_type: ACCESS, expires_in: null }), undefined), { accessToken: 'x', expiresIn: undefined }, 'null counts as absent');
   for (const garbage of [true, {}, [], 'abc', '', '12s']) {
-    t.throws(() => processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', expires_in: garbage }), undefined), { code: 'unavailable' }, `expires_in ${JSON.stringify(garbage)} is garbage`);
+    t.throws(() => processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', issued_token_type: ACCESS, expires_in: garbage }), undefined), { code: 'unavailable' }, `expires_in ${JSON.stringify(garbage)} is garbage`);
   }
-  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'N_A' }), 'urn:ietf:params:oauth:token-type:jwt'), { accessToken: 'x', expiresIn: undefined }, 'N_A for a non-access token');
+  t.same(processExchangeResponse(response(200, { access_token: 'x', token_type: 'N_A', issued_token_type: JWT }), JWT), { accessToken: 'x', expiresIn: undefined }, 'N_A for a non-access token');
+});
+
+t.test('RFC 8693 §2.2.1: issued_token_type is REQUIRED, except where the profile is not RFC 8693', async (t) => {
+  for (const profile of ['rfc8693', 'keycloak', 'okta', 'auth0'] as const) {
+    t.throws(() => processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', expires_in: 60 }), undefined, profile), { code: 'unavailable', fault: 'issued_token_type is missing (RFC 8693 §2.2.1)' }, `${profile}: missing is a garbage answer`);
+  }
+  t.throws(() => processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', issued_token_type: null }), undefined), { code: 'unavailable' }, 'null is garbage');
+  t.throws(() => processExchangeResponse(response(200, { access_token: 'x', token_type: 'Bearer', issued_token_type: 7 }), undefined), { code: 'unavailable' }, 'a number is garbage');
+  // Entra ID On-Behalf-Of is the jwt-bearer grant (RFC 7523 §2.1); its RFC 6749 §5.1 answer has no issued_token_type.
+  const obo = response(200, { token_type: 'Bearer', scope: 'api://orders/.default', expires_in: 3599, ext_expires_in: 3599, access_token: 'x' });
+  t.same(processExchangeResponse(obo, undefined, 'entra_obo'), { accessToken: 'x', expiresIn: 3599 }, 'entra_obo: accepted without it');
 });
 
 t.test('success bodies that cannot be used', async (t) => {
   const cases: Array<[string, unknown, string | undefined, string]> = [
-    ['no access_token', { token_type: 'Bearer' }, undefined, 'unavailable'],
-    ['empty access_token', { access_token: '', token_type: 'Bearer' }, undefined, 'unavailable'],
-    ['no token_type', { access_token: 'x' }, undefined, 'unavailable'],
+    ['no access_token', { token_type: 'Bearer', issued_token_type: ACCESS }, undefined, 'unavailable'],
+    ['empty access_token', { access_token: '', token_type: 'Bearer', issued_token_type: ACCESS }, undefined, 'unavailable'],
+    ['no token_type', { access_token: 'x', issued_token_type: ACCESS }, undefined, 'unavailable'],
     // SPEC §3: a token_type other than Bearer (or N_A where allowed) is a garbage answer.
-    ['DPoP token', { access_token: 'x', token_type: 'DPoP' }, undefined, 'unavailable'],
-    ['N_A for an access token', { access_token: 'x', token_type: 'N_A' }, undefined, 'unavailable'],
+    ['DPoP token', { access_token: 'x', token_type: 'DPoP', issued_token_type: ACCESS }, undefined, 'unavailable'],
+    ['N_A for an access token', { access_token: 'x', token_type: 'N_A', issued_token_type: ACCESS }, undefined, 'unavailable'],
     ['issued type differs', { access_token: 'x', token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:id_token' }, 'urn:ietf:params:oauth:token-type:access_token', 'misconfigured'],
     ['not JSON', '<html>', undefined, 'unavailable'],
     ['JSON array', '[]', undefined, 'unavailable'],

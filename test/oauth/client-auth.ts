@@ -56,3 +56,20 @@ t.test('a failure to authenticate is thrown before any request', async (t) => {
   const client: ClientConfig = { ...CLIENT, authMethod: 'client_assertion_file', secret: undefined, assertionFile: '/nonexistent/assertion' };
   await t.rejects(authenticatedNow(clientAuthentication(client, AS.issuer, clock), AS, { client_id: client.id }), { code: 'misconfigured' });
 });
+
+t.test('authenticatedNow: constant methods are used as they are; private_key_jwt still signs a fresh assertion per call (RFC 7523 §2.2)', async (t) => {
+  for (const authMethod of ['client_secret_basic', 'client_secret_post', 'tls_client_auth', 'none'] as const) {
+    const authenticate = clientAuthentication({ ...CLIENT, authMethod }, AS.issuer, clock);
+    t.equal(await authenticatedNow(authenticate, AS, { client_id: CLIENT.id }), authenticate, `${authMethod}: nothing to do ahead of the call`);
+  }
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const signing = clientAuthentication({ ...CLIENT, authMethod: 'private_key_jwt', secret: undefined, signingKey: { key: privateKey, alg: 'ES256', kid: 'k1' } }, AS.issuer, clock);
+  const assertionOf = async () => {
+    const body = new URLSearchParams();
+    await (await authenticatedNow(signing, AS, { client_id: CLIENT.id }))(AS, { client_id: CLIENT.id }, body, new Headers());
+    return body.get('client_assertion');
+  };
+  const first = await assertionOf();
+  t.not(first, null);
+  t.not(await assertionOf(), first, 'a new assertion for every call');
+});

@@ -62,6 +62,39 @@ t.test('a response too large or a server that is gone is "unavailable"', async (
   await t.rejects(client.fetcher({ name: 'test' })('http://127.0.0.1:9/', { method: 'GET', headers: {} }), { code: 'unavailable' });
 });
 
+t.test('statusFetcher: the same request on the wire; the answer is read through httpResponseOf, the Response carries no body', async (t) => {
+  const { url, seen } = await server(t, (_request, _body, response) => {
+    response.writeHead(200, { 'content-type': 'application/json', 'retry-after': '3' });
+    response.end('{"access_token":"x"}');
+  });
+  const client = new HttpClient(LIMITS);
+  t.teardown(() => client.close());
+  const as = { issuer: url, token_endpoint: `${url}/token` };
+  const response = await oauth.genericTokenEndpointRequest(as, { client_id: 'gateway' }, oauth.ClientSecretPost('s3cret'), 'urn:x', { subject_token: 'tok' }, {
+    [oauth.customFetch]: client.statusFetcher({ name: 'test' }),
+    [oauth.allowInsecureRequests]: true,
+  });
+  t.equal(seen.headers!['content-type'], 'application/x-www-form-urlencoded', 'no charset parameter');
+  t.same(Object.fromEntries(new URLSearchParams(seen.body)), { subject_token: 'tok', grant_type: 'urn:x', client_id: 'gateway', client_secret: 's3cret' });
+  t.equal(response.status, 200);
+  t.equal(response.body, null, 'no body stream');
+  t.same(httpResponseOf(response), { status: 200, contentType: 'application/json', retryAfter: '3', body: '{"access_token":"x"}' });
+});
+
+t.test('statusFetcher: statuses the Fetch API cannot hold still reach the processors', async (t) => {
+  let status = 204;
+  const { url } = await server(t, (_request, _body, response) => {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(status === 204 ? undefined : 'odd');
+  });
+  const client = new HttpClient(LIMITS);
+  t.teardown(() => client.close());
+  const fetch = client.statusFetcher({ name: 'test' });
+  t.same(httpResponseOf(await fetch(`${url}/x`, { method: 'GET', headers: {} })).status, 204, 'a body-less status');
+  status = 600;
+  t.same(httpResponseOf(await fetch(`${url}/x`, { method: 'GET', headers: {} })).status, 502, 'past 599: a server fault');
+});
+
 t.test('a Response not made by the client is refused', async (t) => {
   t.throws(() => httpResponseOf(new Response('{}')), TypeError);
 });

@@ -65,7 +65,7 @@ t.test('for any access_token string: refused, or allowed with exactly "Bearer " 
   let refusedRuns = 0;
 
   async function checkOne(accessToken: string): Promise<void> {
-    endpoint.answer = () => tokenResponse({ access_token: accessToken, token_type: 'Bearer', expires_in: 300 });
+    endpoint.answer = () => tokenResponse({ access_token: accessToken, token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', expires_in: 300 });
     const inbound = await fresh();
     const calls = endpoint.calls.length;
     const response = await service.client.check({ headers: { authorization: `Bearer ${inbound}` } });

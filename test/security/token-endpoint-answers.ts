@@ -19,6 +19,8 @@ import {
 import type { AuthorizationServer } from '../fixtures/authorization-server/index.js';
 
 const KIB16 = 16 * 1024;
+/** RFC 8693 §2.2.1: the `issued_token_type` every well-formed answer here carries. */
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 interface Setup {
   as: AuthorizationServer;
@@ -91,7 +93,7 @@ async function assertAllowed(t: Test, s: Setup, fields: Record<string, unknown> 
 }
 
 /** A token response with this `access_token` and otherwise well-formed fields. */
-const withToken = (accessToken: unknown) => tokenResponse({ access_token: accessToken, token_type: 'Bearer', expires_in: 300 });
+const withToken = (accessToken: unknown) => tokenResponse({ access_token: accessToken, token_type: 'Bearer', issued_token_type: ACCESS_TOKEN_TYPE, expires_in: 300 });
 
 t.test('access_token: anything but a non-empty RFC 6750 b64token of at most 16 KiB is a garbage answer (503, never cached)', async (t) => {
   const s = await setup(t);
@@ -143,10 +145,10 @@ t.test('access_token: anything but a non-empty RFC 6750 b64token of at most 16 K
   }
 
   t.test('the boundaries that are valid: exactly 16 KiB, every b64token character, padding', async (t) => {
-    await assertAllowed(t, s, { access_token: 'a'.repeat(KIB16), token_type: 'Bearer', expires_in: 300 }, 'a'.repeat(KIB16), true, '16 KiB');
+    await assertAllowed(t, s, { access_token: 'a'.repeat(KIB16), token_type: 'Bearer', issued_token_type: ACCESS_TOKEN_TYPE, expires_in: 300 }, 'a'.repeat(KIB16), true, '16 KiB');
     const every = 'ABCXYZabcxyz0189-._~+/';
-    await assertAllowed(t, s, { access_token: every, token_type: 'Bearer', expires_in: 300 }, every, true, 'every b64token character');
-    await assertAllowed(t, s, { access_token: 'YWJj==', token_type: 'Bearer', expires_in: 300 }, 'YWJj==', true, 'trailing padding');
+    await assertAllowed(t, s, { access_token: every, token_type: 'Bearer', issued_token_type: ACCESS_TOKEN_TYPE, expires_in: 300 }, every, true, 'every b64token character');
+    await assertAllowed(t, s, { access_token: 'YWJj==', token_type: 'Bearer', issued_token_type: ACCESS_TOKEN_TYPE, expires_in: 300 }, 'YWJj==', true, 'trailing padding');
   });
 
   t.test('the logs name the fault as an error, never the value or the inbound token', async (t) => {
@@ -160,7 +162,7 @@ t.test('access_token: anything but a non-empty RFC 6750 b64token of at most 16 K
 t.test('token_type: Bearer in any case is accepted; anything else is refused, never cached', async (t) => {
   const s = await setup(t);
   for (const type of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
-    await t.test(type, async (t) => assertAllowed(t, s, { access_token: 'tok-abc', token_type: type, expires_in: 300 }, 'tok-abc', true, `token_type ${type}`));
+    await t.test(type, async (t) => assertAllowed(t, s, { access_token: 'tok-abc', token_type: type, issued_token_type: ACCESS_TOKEN_TYPE, expires_in: 300 }, 'tok-abc', true, `token_type ${type}`));
   }
   // SPEC §3: every such answer is garbage: 503, never cached.
   const refusal: Array<[number, number]> = [[503, 14]];
@@ -176,8 +178,22 @@ t.test('token_type: Bearer in any case is accepted; anything else is refused, ne
     ['missing', undefined],
   ];
   for (const [name, type] of cases) {
-    await t.test(name, async (t) => assertRefusedNotCached(t, s, tokenResponse({ access_token: 'tok-abc', token_type: type, expires_in: 300 }), `token_type ${name}`, refusal));
+    await t.test(name, async (t) => assertRefusedNotCached(t, s, tokenResponse({ access_token: 'tok-abc', token_type: type, issued_token_type: ACCESS_TOKEN_TYPE, expires_in: 300 }), `token_type ${name}`, refusal));
   }
+});
+
+t.test('issued_token_type is REQUIRED (RFC 8693 §2.2.1): without it the answer is garbage (503, never cached), logged as an error naming it', async (t) => {
+  const s = await setup(t);
+  const cases: Array<[string, unknown]> = [
+    ['missing', undefined],
+    ['null', null],
+    ['a number', 1],
+  ];
+  for (const [name, type] of cases) {
+    await t.test(name, async (t) => assertRefusedNotCached(t, s, tokenResponse({ access_token: 'tok-abc', token_type: 'Bearer', issued_token_type: type, expires_in: 300 }), `issued_token_type ${name}`));
+  }
+  const lines = s.service.logText().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.ok(lines.some((line) => line.level === 'error' && JSON.stringify(line).includes('issued_token_type is missing')), 'an error line names the missing issued_token_type');
 });
 
 t.test('token_type N_A is accepted where RFC 8693 allows it (a token type other than access_token requested)', async (t) => {
@@ -189,7 +205,7 @@ t.test('token_type N_A is accepted where RFC 8693 allows it (a token type other 
 
 t.test('expires_in of every JSON type and sign', async (t) => {
   const s = await setup(t);
-  const body = (expiresIn: string) => `{"access_token":"tok-exp","token_type":"Bearer","expires_in":${expiresIn}}`;
+  const body = (expiresIn: string) => `{"access_token":"tok-exp","token_type":"Bearer","issued_token_type":"${ACCESS_TOKEN_TYPE}","expires_in":${expiresIn}}`;
 
   const cachedCases: Array<[string, string]> = [
     ['a positive number', '300'],
@@ -202,7 +218,7 @@ t.test('expires_in of every JSON type and sign', async (t) => {
     await t.test(`${name} → allowed and cached`, async (t) => assertAllowed(t, s, body(json), 'tok-exp', true, `expires_in ${json}`));
   }
   await t.test('absent → allowed and cached (the fallback TTL)', async (t) =>
-    assertAllowed(t, s, { access_token: 'tok-exp', token_type: 'Bearer' }, 'tok-exp', true, 'no expires_in'),
+    assertAllowed(t, s, { access_token: 'tok-exp', token_type: 'Bearer', issued_token_type: ACCESS_TOKEN_TYPE }, 'tok-exp', true, 'no expires_in'),
   );
 
   const onceCases: Array<[string, string]> = [
