@@ -86,7 +86,7 @@ export class HttpClient {
 
   /**
    * Like {@link fetcher}, for calls whose answer our own processor reads through
-   * {@link httpResponseOf} alone (token exchange): the `Response` handed back
+   * {@link httpResponseOf} alone (token exchange, introspection): the `Response` handed back
    * carries the status only, since a body stream and a header list that nobody
    * reads cost more than the rest of the adapter per call.
    */

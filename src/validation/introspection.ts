@@ -89,7 +89,7 @@ export class IntrospectionValidator {
     try {
       // The https rule for endpoints is ours (SPEC §2), applied when the endpoint is configured.
       const response = await oauth.introspectionRequest(this.#as, this.#client, this.#authenticate, token.value, {
-        [oauth.customFetch]: this.http.fetcher({ name: 'introspection', parent }),
+        [oauth.customFetch]: this.http.statusFetcher({ name: 'introspection', parent }),
         [oauth.allowInsecureRequests]: true,
       });
       body = processIntrospectionResponse(httpResponseOf(response), this.issuer, now, this.options.clockToleranceSeconds);
