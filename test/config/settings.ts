@@ -45,8 +45,8 @@ t.test('the issuer\'s client has fixed defaults; the exchange client inherits ea
     t.equal(issuer.derivedDefault, undefined);
     t.equal(target.secret, issuer.secret, `${key}: secret on both or neither`);
   }
-  t.equal(ISSUER_SETTINGS.clientAuthMethod.default, 'client_secret_basic');
-  t.equal(ISSUER_SETTINGS.clientAssertionAudience.default, 'token_endpoint');
+  t.equal((ISSUER_SETTINGS.clientAuthMethod as SettingSpec<unknown>).default, 'client_secret_basic');
+  t.equal((ISSUER_SETTINGS.clientAssertionAudience as SettingSpec<unknown>).default, 'token_endpoint');
   t.equal(ISSUER_SETTINGS.clientSecret.secret, true);
   t.match(ISSUER_SETTINGS.clientAuthMethod.doc, CLIENT_AUTH_METHODS.map((method) => `\`${method}\``).join(', '));
   t.match(ISSUER_SETTINGS.clientId.doc, /for introspection/);

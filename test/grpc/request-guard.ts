@@ -7,7 +7,7 @@
  * is test/security/grpc-half-sent.ts.
  */
 import { EventEmitter, once } from 'node:events';
-import { connect as connectHttp2, constants, createServer, type ClientHttp2Session, type ServerHttp2Session } from 'node:http2';
+import { connect as connectHttp2, constants, createServer, type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import { mock } from 'node:test';
 import t, { type Test } from 'tap';
@@ -32,7 +32,7 @@ async function guardedServer(t: Test, maxBytes: number) {
     if (accepted) guard.watchConnection(socket, accepted);
     accepted = undefined;
   });
-  server.on('stream', (stream, headers, _flags, rawHeaders: string[]) => {
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     let bytes = 0;
     stream.on('error', () => {});
     stream.on('data', (chunk: Buffer) => {
