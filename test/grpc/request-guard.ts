@@ -61,7 +61,7 @@ async function guardedServer(t: Test, maxBytes: number) {
     const session = connectHttp2(`http://127.0.0.1:${port}`);
     session.on('error', () => {});
     sessions.push(session);
-    return { session, closed: once(session, 'close') };
+    return { session, closed: new Promise<void>((resolve) => session.once('close', () => resolve())) };
   };
   /** Waits until the server has read `bytes` bytes of one stream. */
   const serverRead = (bytes: number) =>
