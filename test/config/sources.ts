@@ -104,7 +104,7 @@ t.test('file: a secret from <key>_file, or from the key, not both', async (t) =>
   t.same(lookUp(top, SECRET).found, { value: 'inline', where: 'config.yaml:3: client_secret' });
   t.same(lookUp(entry(0), SECRET), { found: { value: 'from-file', where: 'config.yaml:7: targets[0].client_secret_file' }, lines: [] });
   t.same(lookUp(entry(1), SECRET), { found: undefined, lines: ['config.yaml:13: targets[1].client_secret: set client_secret or client_secret_file, not both'] });
-  t.same(lookUp(entry(2), SECRET).found, { value: 'inline', where: 'config.yaml:16: targets[2].client_secret' }, 'a _file that is not a path is not a file (the schema names it)');
+  t.same(lookUp(entry(2), SECRET).found, { value: 'inline', where: 'config.yaml:16: targets[2].client_secret' }, 'a <key>_file that is not a string is not read as a file');
   t.same(lookUp(entry(0), spec('CLIENT_SECRET')), { found: undefined, lines: [] }, 'a setting that is not secret never reads <key>_file');
 });
 
