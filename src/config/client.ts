@@ -89,6 +89,8 @@ function read(path: string, where: string, readFile: ReadFile, problems: Problem
   }
 }
 
+const EC_ALGORITHMS: Readonly<Record<string, string>> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
+
 /** RFC 7518 §3.1 algorithm for a key, and the algorithms a key type can sign with. */
 function algorithmsFor(key: KeyObject): string[] {
   switch (key.asymmetricKeyType) {
@@ -96,8 +98,11 @@ function algorithmsFor(key: KeyObject): string[] {
       return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
     case 'rsa-pss':
       return ['PS256', 'PS384', 'PS512'];
-    case 'ec':
-      return [{ 'prime256v1': 'ES256', 'secp384r1': 'ES384', 'secp521r1': 'ES512' }[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? 'unsupported'];
+    case 'ec': {
+      // RFC 7518 §3.4: one algorithm per curve; another curve (secp256k1) has none here.
+      const alg = EC_ALGORITHMS[key.asymmetricKeyDetails?.namedCurve ?? ''];
+      return alg === undefined ? [] : [alg];
+    }
     case 'ed25519':
       return ['EdDSA'];
     default:
