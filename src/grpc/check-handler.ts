@@ -12,7 +12,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { CheckSpan, Tracing } from '../ops/tracing.js';
 import { requestView } from '../request/view.js';
 import { exceedsHeaderLimits } from './codec.js';
-import type { EncodedAllows, EncodedAnswer } from './encoded-allow.js';
+import type { EncodedAllows } from './encoded-allow.js';
 
 const HEADERS_TOO_LARGE = new AuthzError('headers_too_large', 'the request has too many or too large headers');
 
@@ -24,7 +24,7 @@ const HEADERS_TOO_LARGE = new AuthzError('headers_too_large', 'the request has t
  * returns the callback so no branch answers twice.
  */
 export function createCheckHandler(pipeline: Pick<CheckPipeline, 'decide'>, responses: ResponseBuilder, encoded: EncodedAllows, metrics: Metrics, log: Logger, tracing?: Tracing) {
-  const answer = (decision: Decision, started: number, callback: sendUnaryData<CheckResponse | EncodedAnswer>, span?: CheckSpan) => {
+  const answer = (decision: Decision, started: number, callback: sendUnaryData<CheckResponse | Buffer>, span?: CheckSpan) => {
     const seconds = (performance.now() - started) / 1000;
     metrics.grpcHandled(decision.allowed ? GRPC_OK : OUTCOMES[decision.error.code].grpcCode, seconds);
     if (span) {
@@ -35,7 +35,7 @@ export function createCheckHandler(pipeline: Pick<CheckPipeline, 'decide'>, resp
     return callback(null, decision.allowed ? encoded.allowEncoded(decision.exchanged, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
   };
 
-  return (call: ServerUnaryCall<CheckRequest, CheckResponse | EncodedAnswer>, callback: sendUnaryData<CheckResponse | EncodedAnswer>): void => {
+  return (call: ServerUnaryCall<CheckRequest, CheckResponse | Buffer>, callback: sendUnaryData<CheckResponse | Buffer>): void => {
     const started = performance.now();
     metrics.grpcStarted();
     const request = call.request ?? {};

@@ -279,8 +279,8 @@ export class AllowEncoder {
     this.#remove = Buffer.concat(headersToRemove.map((name) => field(5, text(name))));
   }
 
-  /** The allowed answer's bytes, and where the token sits in them. */
-  encode(token: string, metadata: Buffer): { bytes: Buffer; tokenStart: number; tokenEnd: number } {
+  /** `allocate` = `Buffer.allocUnsafeSlow` for bytes that are kept (their own memory, not a slice of the shared pool). */
+  encode(token: string, metadata: Buffer, allocate: (size: number) => Buffer = Buffer.allocUnsafe): { bytes: Buffer; tokenStart: number; tokenEnd: number } {
     const tokenLength = Buffer.byteLength(token);
     const valueLength = this.#prefix.length + tokenLength;
     const valueHeader = [(2 << 3) | LEN, ...varintBytes(valueLength)];
@@ -293,7 +293,7 @@ export class AllowEncoder {
     const metadataField = metadata.length > 0 ? [(4 << 3) | LEN, ...varintBytes(metadata.length)] : [];
     const size = OK_STATUS.length + okField.length + okLength + metadataField.length + metadata.length;
 
-    const out = Buffer.allocUnsafe(size);
+    const out = allocate(size);
     let at = OK_STATUS.copy(out, 0);
     const bytes = (list: number[]) => {
       for (const byte of list) out[at++] = byte;

@@ -25,14 +25,13 @@ export function loadAuthorizationService(headerLimits: HeaderLimits = DEFAULT_HE
   const service = definition[AUTHORIZATION_SERVICE] as ServiceDefinition;
   const check = service.Check as MethodDefinition<object, object>;
   // The hot pair goes through the hand-written codec: requests are decoded field by field, allowed
-  // responses arrive already encoded (a Buffer, or a cached answer's bytes as a latin1 string:
-  // grpc/encoded-allow.ts); denials still use proto-loader's encoder.
+  // responses arrive already encoded (a Buffer); denials still use proto-loader's encoder.
   return {
     ...service,
     Check: {
       ...check,
       requestDeserialize: (bytes: Buffer) => decodeCheckRequest(bytes, headerLimits),
-      responseSerialize: (response: object | string) => (typeof response === 'string' ? Buffer.from(response, 'latin1') : Buffer.isBuffer(response) ? response : check.responseSerialize(response)),
+      responseSerialize: (response: object) => (Buffer.isBuffer(response) ? response : check.responseSerialize(response)),
     },
   };
 }

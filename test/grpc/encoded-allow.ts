@@ -17,11 +17,7 @@ t.test('kept bytes survive a reload that rebuilds an equal target header', async
   const header = { name: 'authorization', prefix: 'Bearer ', remove: ['x-actor-token'] };
   const kept = builder.keepEncoded('exchanged', alice, { target: { header } });
   const before = builder.allowEncoded(kept, alice, header);
-  t.type(before, 'string', 'the kept answer is sent as kept (a fresh encoding is a Buffer)');
-  const again = builder.allowEncoded(kept, alice, { ...header, remove: [...header.remove] });
-  t.type(again, 'string', 'an equal header: the kept bytes, not a fresh encoding');
-  t.equal(again, before, 'an equal header: the same kept bytes');
+  t.equal(builder.allowEncoded(kept, alice, { ...header, remove: [...header.remove] }), before, 'an equal header: the same kept bytes, not a fresh encoding');
   const changed = builder.allowEncoded(kept, alice, { ...header, remove: [] });
-  t.ok(Buffer.isBuffer(changed), 'a header that says something else is encoded anew');
-  t.not(Buffer.from(changed).toString('latin1'), before, 'and says something else');
+  t.not(changed, before, 'a header that says something else is encoded anew');
 });
