@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { write, writeSync } from 'node:fs';
 import { SERVICE_NAME, VERSION } from './build-info.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -62,31 +62,82 @@ function redactInto(out: Record<string, unknown>, fields: Record<string, unknown
 const FLUSH_AFTER_MS = 20;
 /** A batch this large is written at once. */
 const FLUSH_AT_CHARS = 64 * 1024;
+/** Most text waiting while a write is slow (SPEC §5: every buffer bounded); lines past it are dropped and counted. */
+const MAX_PENDING_CHARS = 8 * 1024 * 1024;
+
+/** Where the batches go: fd 1 by default; tests pass their own. */
+export interface LineSink {
+  /** Writes what it can of `bytes`; `written` may be short (a full non-blocking pipe). */
+  write(bytes: Buffer, done: (error: NodeJS.ErrnoException | null, written: number) => void): void;
+  writeSync(text: string): void;
+}
+
+const stdoutSink: LineSink = {
+  // libuv's thread pool does the blocking write, so a slow reader of stdout never stalls the event loop.
+  write: (bytes, done) => write(1, bytes, 0, bytes.length, null, done),
+  writeSync: (text) => {
+    writeSync(1, text);
+  },
+};
 
 /**
  * Lines for stdout, written in batches: one write per 20 ms or 64 KiB instead
  * of one per line (a write is a system call; at thousands of checks a second
  * that was most of a log line's cost, and at one stream it was one per Check).
- * Flushed synchronously on exit, so nothing logged before `process.exit` is lost.
+ * One write at a time, off the event loop: a log reader that falls behind (a
+ * full pipe) delays lines, never Checks. What waits meanwhile is bounded
+ * (SPEC §5); lines past the bound are dropped and a warning line says how
+ * many. Flushed synchronously on exit, so nothing logged before
+ * `process.exit` is lost.
  */
-function batchedStdout(): (line: string) => void {
+export function batchedWriter(sink: LineSink = stdoutSink, maxPendingChars = MAX_PENDING_CHARS): (line: string) => void {
   let pending = '';
+  let writing: Buffer | undefined;
+  let dropped = 0;
   let timer: NodeJS.Timeout | undefined;
-  const flush = () => {
+  const later = () => {
+    if (!timer) timer = setTimeout(flush, FLUSH_AFTER_MS).unref();
+  };
+  const send = (bytes: Buffer) => {
+    writing = bytes;
+    sink.write(bytes, (error, written) => {
+      if (error?.code === 'EAGAIN') written = 0;
+      else if (error) written = bytes.length; // a closed stdout loses this batch only; the next one tries again
+      if (written < bytes.length) {
+        // Short or refused (a non-blocking pipe that is full): the rest goes first, a little later.
+        writing = bytes.subarray(written);
+        return void setTimeout(() => send(writing!), written > 0 ? 0 : FLUSH_AFTER_MS).unref();
+      }
+      writing = undefined;
+      if (pending.length >= FLUSH_AT_CHARS) flush();
+      else if (pending.length > 0) later();
+    });
+  };
+  function flush() {
     if (timer) clearTimeout(timer);
     timer = undefined;
-    if (pending.length === 0) return;
+    if (writing !== undefined || pending.length === 0) return;
+    if (dropped > 0) {
+      pending += `{"time":"${new Date().toISOString()}","level":"warn","msg":"log lines dropped: the log reader fell behind","dropped":${dropped}}\n`;
+      dropped = 0;
+    }
     const text = pending;
     pending = '';
-    process.stdout.write(text);
-  };
+    send(Buffer.from(text, 'utf8'));
+  }
   process.once('exit', () => {
-    if (pending.length > 0) writeSync(1, pending);
+    // A write still in flight may not have reached the reader: written again rather than lost.
+    const rest = (writing ? writing.toString('utf8') : '') + pending;
+    if (rest.length > 0) sink.writeSync(rest);
   });
   return (line) => {
+    if (pending.length + line.length > maxPendingChars) {
+      dropped += 1;
+      return;
+    }
     pending += line;
     if (pending.length >= FLUSH_AT_CHARS) flush();
-    else if (!timer) timer = setTimeout(flush, FLUSH_AFTER_MS).unref();
+    else later();
   };
 }
 
@@ -113,7 +164,7 @@ export interface LogIdentity {
  * JSON-lines logger: one object per line with `time`, `level`, `msg`,
  * `service`, `version` and the (redacted) fields.
  */
-export function createLogger(level: LogLevel, write: (line: string) => void = batchedStdout(), identity: LogIdentity = { service: SERVICE_NAME, version: VERSION }): Logger {
+export function createLogger(level: LogLevel, write: (line: string) => void = batchedWriter(), identity: LogIdentity = { service: SERVICE_NAME, version: VERSION }): Logger {
   const threshold = LEVEL_RANK[level];
   const enabled = (at: LogLevel) => LEVEL_RANK[at] <= threshold;
   // Written once here, so the per-Check line only concatenates it.
