@@ -333,7 +333,7 @@ function capacitySection(results) {
   const { point: pt, coefficients: c, rows } = check;
   md += `The model of [\`docs/capacity.md\`](../docs/capacity.md) with this run's coefficients, against one measured point: ${pt.replicas} fresh replicas sharing one redis-server, each driven by its own grpc-js loader (closed loop, 25 streams) for ${num(pt.windowS, 1)} s through the same ${int(pt.users)} new tokens (replica B starting half-way through the list). Inputs to the model: R = ${pt.replicas}, U = ${int(pt.users)}, Q = the measured ${int(pt.checksPerS)} checks/s, L = the window (each token is new when it opens). Measured from outside the service: Checks answered by the loaders (${int(pt.ok)} OK of ${int(pt.checks)}), CPU of both replica processes from /proc, Redis \`INFO commandstats\` / \`total_commands_processed\` (${int(pt.redis.mget)} MGET, ${int(pt.redis.set)} SET, ${int(pt.redis.total)} commands), exchanges counted by the authorization server, VmRSS at the end; the replicas counted ${int(pt.localMisses)} local misses and ${int(pt.sharedHits)} shared hits.\n\n`;
   md += '| coefficient | value | from (section of this file) |\n| --- | --- | --- |\n';
-  const fmt = { hitUs: [0, 'µs'], missUs: [0, 'µs'], sharedExtraUs: [0, 'µs'], sharedExtraMs: [2, 'ms'], exchangesPerToken: [2, ''], bytesPerUser: [0, 'B'], idleRssBytes: [1, 'MB'] };
+  const fmt = { hitUs: [0, 'µs'], missUs: [0, 'µs'], sharedExtraUs: [0, 'µs'], sharedExtraMs: [2, 'ms'], exchangesPerToken: [2, ''], bytesPerUser: [0, 'B'], redisBytesPerUser: [0, 'B'], idleRssBytes: [1, 'MB'] };
   for (const [key, coefficient] of Object.entries(c)) {
     const [digits, unit] = fmt[key];
     const value = unit === 'MB' ? coefficient.value / 1e6 : coefficient.value;

@@ -21,8 +21,8 @@ const HELP = `usage: node bench/run.mjs [options]   (run \`npm run build:dev\` f
   --memory-tokens N       cached tokens in the memory scenario (default 100000)
   --big-users N           distinct cached tokens in the users100k scenario (default 100000; minted
                           once and shared with the memory scenario when the sizes are equal)
-  --point-users N         distinct tokens in the replicas scenario's capacity point (default 2000)
-  --point-duration S      measured seconds of the capacity point (default 10)
+  --point-users N         distinct tokens in the replicas scenario's capacity point (default 1000)
+  --point-duration S      measured seconds of the capacity point (default 15)
   --replica-tokens N      distinct tokens per replicas run (default 500)
   --no-plot               skip the PNG plot
 Writes bench/RESULTS.md (with --only: bench/out/RESULTS.md), bench/out/results.json, bench/out/logs/.`;
@@ -63,8 +63,8 @@ const opts = {
   memoryTokens: Number(args['memory-tokens'] ?? (quick ? 10_000 : 100_000)),
   bigUsers: Number(args['big-users'] ?? (quick ? 10_000 : 100_000)),
   openLoopFraction: 0.9,
-  pointUsers: Number(args['point-users'] ?? (quick ? 500 : 2000)),
-  pointDurationS: Number(args['point-duration'] ?? (quick ? 5 : 10)),
+  pointUsers: Number(args['point-users'] ?? (quick ? 200 : 1000)),
+  pointDurationS: Number(args['point-duration'] ?? (quick ? 6 : 15)),
   coldDelayMs: 20,
   coldDirect: quick ? 30 : 100,
   coldC1: quick ? 50 : 200,

@@ -38,6 +38,10 @@ export function coefficientsOf(results) {
       value: s.memory?.perEntryBytes ?? NaN,
       from: 'Memory: RSS growth per cached token',
     },
+    redisBytesPerUser: {
+      value: rep.point ? rep.point.redis.usedMemoryGrowth / rep.point.users : NaN,
+      from: 'Capacity model check: Redis used_memory growth per user of the measured point (one sealed entry each)',
+    },
     idleRssBytes: {
       value: s.memory?.baseline ? s.memory.baseline.rssKiB * 1024 : NaN,
       from: 'Memory: VmRSS after start + 1 Check',
@@ -73,6 +77,7 @@ export function predict(c, { R, U, Q, L, perReplicaUsers = U, cacheMax = Infinit
     cores: cpuUsPerS / 1e6,
     cpuUsPerCheck: Q > 0 ? cpuUsPerS / Q : NaN,
     rssBytesPerReplica: v('idleRssBytes') + held * v('bytesPerUser'),
+    redisBytes: U * v('redisBytesPerUser'),
   };
 }
 

@@ -63,10 +63,14 @@ export function redisCommand(port, ...args) {
   });
 }
 
-/** `INFO commandstats` → { mget: calls, set: calls, … } and total_commands_processed from `INFO stats`. */
+/**
+ * Calls per command (`INFO commandstats`: { mget, set, … }), total_commands_processed
+ * (`INFO stats`) and used_memory in bytes (`INFO memory`). Each INFO is itself counted.
+ */
 export async function redisCommandCounts(port) {
   const calls = {};
   for (const match of (await redisCommand(port, 'INFO', 'commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[match[1]] = Number(match[2]);
   const total = /^total_commands_processed:(\d+)/m.exec(await redisCommand(port, 'INFO', 'stats'));
-  return { calls, total: Number(total?.[1] ?? NaN) };
+  const used = /^used_memory:(\d+)/m.exec(await redisCommand(port, 'INFO', 'memory'));
+  return { calls, total: Number(total?.[1] ?? NaN), usedMemory: Number(used?.[1] ?? NaN) };
 }

@@ -130,7 +130,7 @@ async function capacityPoint(ctx, { redis, start }) {
   // The window: the longer of the two loaders' (each from its first send to its last answer).
   const windowS = Math.max(...runs.map((run) => run.windowS));
   const checks = runs.reduce((total, run) => total + run.completed, 0);
-  // INFO itself is counted by Redis: leave our own two reads out.
+  // INFO itself is counted by Redis: leave our own reads out.
   const redisOps = afterRedis.total - beforeRedis.total - calls('info');
   return {
     replicas: 2,
@@ -147,7 +147,7 @@ async function capacityPoint(ctx, { redis, start }) {
     rssKiB: rss,
     exchanges,
     exchangesPerS: exchanges / windowS,
-    redis: { mget: calls('mget'), set: calls('set'), total: redisOps },
+    redis: { mget: calls('mget'), set: calls('set'), total: redisOps, usedMemoryGrowth: afterRedis.usedMemory - beforeRedis.usedMemory },
     redisOpsPerS: redisOps / windowS,
     localMisses: delta('authz_exchange_cache_misses_total'),
     sharedHits: delta('authz_shared_cache_hits_total'),

@@ -13,7 +13,7 @@ export async function users100k(ctx) {
   const { opts, log, outDir, control } = ctx;
   const count = opts.bigUsers;
   const { file: tokensFile, ms: mintMs } = await ctx.minted('mem', count);
-  log(`users100k: ${count} tokens minted in ${(mintMs / 1000).toFixed(1)} s (0 when shared with another scenario)`);
+  log(`users100k: ${count} tokens ready (minted in ${(mintMs / 1000).toFixed(1)} s, once for this scenario and the memory scenario)`);
   const cacheMax = count + 10_000;
   const env = serviceEnv(ctx.as, { EXCHANGE_CACHE_MAX: String(cacheMax), TOKEN_EXCHANGE_ENDPOINT_URL: control.fastTokenEndpoint });
   const service = await startService(outDir, env, { label: 'service-100k' });
