@@ -64,7 +64,9 @@ export function replicasSection(r) {
   md += `\nShared hit against local hit, 1 stream, ${int(l.tokens)} tokens exchanged through replica A, then checked on replica B twice: the first pass finds each in Redis (${int(l.sharedHitsCounted)} shared hits counted by B, ${int(l.exchangesDuringSharedRun)} exchanges), the second in B's own cache.\n\n`;
   md += `| Check on replica B | p50 ms | p90 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |\n`;
   for (const [label, lat] of [['shared hit (new to B: validation, Redis GET, unseal, local fill)', l.shared], ['local hit', l.local]]) md += `| ${label} | ${num(lat.p50)} | ${num(lat.p90)} | ${num(lat.p99)} | ${num(lat.max)} |\n`;
-  md += `\nThe Redis lookup itself (service \`authz_shared_cache_duration_seconds\`, mean over the shared-hit pass): ${num(l.redisLookupMeanMs, 3)} ms.\n\n${runTable(r.hit.runs)}\n`;
+  md += `\nThe Redis lookup itself (service \`authz_shared_cache_duration_seconds\`, mean over the shared-hit pass): ${num(l.redisLookupMeanMs, 3)} ms.\n\n`;
+  if (r.cpu) md += `CPU of replica B per Check, ${int(r.cpu.tokens)} tokens exchanged through replica A, then checked on B twice at ${r.cpu.concurrency} streams: **${num(r.cpu.sharedUsPerCall, 0)} µs per shared hit** (validation of a token new to B, Redis MGET, unseal, local fill), **${num(r.cpu.localUsPerCall, 0)} µs per local hit** (${int(r.cpu.ok)} OK of ${int(2 * r.cpu.tokens)}).\n\n`;
+  md += `${runTable(r.hit.runs)}\n`;
   return md;
 }
 

@@ -73,12 +73,13 @@ const opts = {
   profileS: quick ? 3 : 5,
   replicaTokens: Number(args['replica-tokens'] ?? (quick ? 100 : 500)),
   replicaLatencyTokens: quick ? 100 : 300,
+  replicaCpuTokens: quick ? 300 : 1000,
 };
 const only = args.only ? new Set(args.only.split(',').map((name) => name.trim())) : undefined;
 for (const name of only ?? []) if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
 const wanted = (name) => !only || only.has(name);
 
-const WATCHDOG_MS = 20 * 60_000;
+const WATCHDOG_MS = 30 * 60_000;
 setTimeout(() => {
   console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min, giving up`);
   process.exit(3); // the 'exit' handler kills every child

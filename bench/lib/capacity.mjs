@@ -23,8 +23,8 @@ export function coefficientsOf(results) {
       from: '100,000 users: service CPU µs per Check during the fill (new token: validation, exchange, cache fill)',
     },
     sharedExtraUs: {
-      value: lat.sharedCpuUsPerCall - lat.localCpuUsPerCall,
-      from: 'Replicas: CPU µs per shared hit less per local hit (1 stream)',
+      value: (rep.cpu?.sharedUsPerCall ?? NaN) - (rep.cpu?.localUsPerCall ?? NaN),
+      from: 'Replicas: CPU µs per shared hit less per local hit (20 streams; a shared hit also validates the token, new to that replica)',
     },
     sharedExtraMs: {
       value: lat.shared?.p50 - lat.local?.p50,

@@ -81,6 +81,16 @@ export async function replicas(ctx, { tokensFile: hitTokens }) {
     };
     log(`replicas: shared hit p50 ${sharedHits.latencyMs.p50} ms, local hit p50 ${localHits.latencyMs.p50} ms`);
 
+    // 3b. The CPU of a shared hit against a local hit, at 20 streams (at 1 stream the process's own background work weighs on each call).
+    const cpuFile = join(outDir, 'tokens-replicas-cpu.txt');
+    await ctx.control.mint(opts.replicaCpuTokens, 'replicas-cpu', cpuFile);
+    const pass = (target) => grpcRun(target, { mode: 'closed', concurrency: 20, connections: 1, order: 'once', durationS: 600, warmupS: 0, tokensFile: cpuFile, deadlineMs: 30_000 });
+    await pass(a);
+    const sharedPass = await pass(b);
+    const localPass = await pass(b);
+    result.cpu = { tokens: opts.replicaCpuTokens, concurrency: 20, sharedUsPerCall: sharedPass.serverCpuUsPerCall, localUsPerCall: localPass.serverCpuUsPerCall, ok: sharedPass.ok + localPass.ok };
+    log(`replicas: CPU per shared hit ${Math.round(result.cpu.sharedUsPerCall)} µs, per local hit ${Math.round(result.cpu.localUsPerCall)} µs (20 streams)`);
+
     // 4. The capacity model's measured point, on two fresh replicas.
     result.point = await capacityPoint(ctx, { redis, start });
     log(`replicas: capacity point ${Math.round(result.point.checksPerS)} checks/s, ${result.point.exchangesPerS.toFixed(0)} exchanges/s, ${result.point.redisOpsPerS.toFixed(0)} Redis commands/s`);
