@@ -274,6 +274,18 @@ function missesSection(results) {
       `- **Throughput.** In the CPU profile of the cache-hit path (below) the service spent ${num(area('service', 'service code (dist/)'), 1)} % of its busy time in its own code, ${num(area('service', 'node:crypto'), 1)} % hashing the token (the cache key) and ${num(area('service', 'GC'), 1)} % in GC; the null server spent ${num(protobuf, 1)} % in protobufjs and ${num(area('null', 'GC'), 1)} % in GC. Both spend most of their time in node:http2 and grpc-js (service ${num((area('service', 'node:http2') ?? 0) + (area('service', '@grpc/grpc-js') ?? 0), 1)} %, null ${num((area('null', 'node:http2') ?? 0) + (area('null', '@grpc/grpc-js') ?? 0), 1)} %). CPU per call in the profile: service ${num(s.profile.service.run?.serverCpuUsPerCall, 0)} µs, null ${num(s.profile.null.run?.serverCpuUsPerCall, 0)} µs. Where a rate ratio is below 1 while the CPU-per-call ratio is near 1, the service did not do more work per call; the HTTP/2 window section measures how much of the gap at 50 streams the 4 MiB window accounts for.`,
     );
   }
+  const one = s.profile?.oneTokenGrpc?.service ?? s.profile?.service;
+  const many = s.profile?.manyUsers?.service;
+  if (one?.summary && many?.summary) {
+    // µs per call of each area in each profile (share of busy time × the run's CPU per call), largest growth first.
+    const perArea = (k) => new Map(k.summary.areas.map((a) => [a.area, (a.busyPct / 100) * k.run.serverCpuUsPerCall]));
+    const [a1, aN] = [perArea(one), perArea(many)];
+    const growth = [...new Set([...a1.keys(), ...aN.keys()])].map((area) => ({ area, us: (aN.get(area) ?? 0) - (a1.get(area) ?? 0) })).sort((x, y) => y.us - x.us);
+    const nullMany = s.profile.manyUsers.null?.run?.serverCpuUsPerCall;
+    lines.push(
+      `- **Many users.** Server CPU per call in the profiles: one token ${num(one.run.serverCpuUsPerCall, 0)} µs, ${int(s.profile.manyUsers.users)} users ${num(many.run.serverCpuUsPerCall, 0)} µs${Number.isFinite(nullMany) ? ` (null server under the same many-users load: ${num(nullMany, 0)} µs)` : ''}; the areas that grew most from one token to many users: ${growth.slice(0, 4).map((g) => `${g.area} ${g.us >= 0 ? '+' : ''}${num(g.us, 1)} µs`).join(', ')} (section "CPU profiles side by side").`,
+    );
+  }
   if (s.memory?.after) lines.push('- **Memory.** The "Memory" section gives the split: the idle process, V8\'s heap, and about 0.9 KB per token of exchanged token and answer.');
   if (s.cold?.c1?.serviceCheckMeanMs) lines.push('- **Cold path.** The "Cold path" section splits the overhead into the gRPC round trip, the service\'s own work around the exchange and its HTTP client.');
   return lines.length ? `### Where the misses come from\n\n${lines.join('\n')}\n\n` : '';
@@ -350,17 +362,19 @@ function capacitySection(results) {
 /** The one-token and many-users profiles in columns: CPU µs per call by area and by function. */
 function sideBySideSection(p) {
   if (!p?.manyUsers) return 'not run\n\n';
+  // The one-token profiles under the grpc-js loader, like the many-users ones (older results: the h2load ones).
+  const one = p.oneTokenGrpc ?? { service: p.service, null: p.null, loader: p.loader };
   const columns = [
-    ['service, one token', p.service],
+    ['service, one token', one.service],
     [`service, ${int(p.manyUsers.users)} users`, p.manyUsers.service],
-    ['null, one token', p.null],
+    ['null, one token', one.null],
     [`null, ${int(p.manyUsers.users)} users`, p.manyUsers.null],
     [`minimal null, ${int(p.manyUsers.users)} users`, p.manyUsers['null-minimal']],
   ].filter(([, k]) => k?.summary);
   if (!columns.length) return 'no profiles\n\n';
   // A share of the profile's busy time × the run's CPU per call (from /proc, which also counts V8's helper threads).
   const us = (k, busyPct) => (busyPct / 100) * k.run.serverCpuUsPerCall;
-  let md = `CPU µs per call: each area's (or function's) share of the profile's busy time × the run's server CPU µs per call (from /proc). One-token load: ${p.loader}; many-users load: ${p.manyUsers.loader}. ${p.seconds} s each, fresh processes, after a warm-up (the many-users service filled its cache through the bench's fast exchange endpoint).\n\n`;
+  let md = `CPU µs per call: each area's (or function's) share of the profile's busy time × the run's server CPU µs per call (from /proc). One-token load: ${one.loader}; many-users load: ${p.manyUsers.loader}. ${p.seconds} s each, fresh processes, after a warm-up (the many-users service filled its cache through the bench's fast exchange endpoint).\n\n`;
   md += `| | ${columns.map(([name]) => name).join(' | ')} |\n| --- |${columns.map(() => ' --- |').join('')}\n`;
   md += `| rps during the profile | ${columns.map(([, k]) => int(k.run.rps)).join(' | ')} |\n`;
   md += `| **server CPU µs per call** | ${columns.map(([, k]) => `**${num(k.run.serverCpuUsPerCall, 0)}**`).join(' | ')} |\n`;
@@ -373,7 +387,7 @@ function sideBySideSection(p) {
   };
   const many = p.manyUsers.service?.summary ? p.manyUsers.service : columns[0][1];
   const fns = [...many.summary.topFunctions.slice(0, 20)];
-  for (const f of p.service?.summary?.topFunctions?.slice(0, 10) ?? []) if (!fns.some((g) => key(g) === key(f))) fns.push(f);
+  for (const f of one.service?.summary?.topFunctions?.slice(0, 10) ?? []) if (!fns.some((g) => key(g) === key(f))) fns.push(f);
   md += `\n| top functions by self time (the many-users service's top 20, then the one-token service's) | where | ${columns.map(([name]) => name).join(' | ')} |\n| --- | --- |${columns.map(() => ' --- |').join('')}\n`;
   for (const f of fns) md += `| \`${f.name}\` | ${f.location || '(native / generated)'} | ${columns.map(([, k]) => fnUs(k, f)).join(' | ')} |\n`;
   md += `\n"·": not among that profile's top 40 functions.\n\n`;

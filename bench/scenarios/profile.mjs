@@ -1,7 +1,8 @@
 // CPU profiles: a fresh service and a fresh null server, each run with
 // --cpu-prof under the same load, summarised by self time. Two loads: the
-// cache-hit path (one token) and many users (N distinct cached tokens, grpc-js
-// loader c=50; the minimal null server too). For many users the profiled
+// cache-hit path (one token; h2load when installed, and the grpc-js loader so
+// that it compares with the next) and many users (N distinct cached tokens,
+// grpc-js loader c=50; the minimal null server too). For many users the profiled
 // service fills its cache through the bench's fast exchange endpoint
 // (TOKEN_EXCHANGE_ENDPOINT_URL), which leaves the cache-hit path as shipped.
 import { readdirSync, mkdirSync } from 'node:fs';
@@ -19,6 +20,9 @@ export async function profile(ctx, { tokensFile, dataFile }) {
       : grpcRun(target, { mode: 'closed', concurrency: 50, connections: 1, durationS: opts.profileS, warmupS: 1, tokensFile });
   const warmOne = (target) => grpcRun(target, { mode: 'closed', concurrency: 1, order: 'once', durationS: 10, warmupS: 0, tokensFile }); // exchange + cache
   for (const kind of ['service', 'null']) result[kind] = await profiled(ctx, { kind, dir: kind, warm: warmOne, load: oneToken });
+  const oneTokenGrpc = (target) => grpcRun(target, { mode: 'closed', concurrency: 50, connections: 1, durationS: opts.profileS, warmupS: 1, tokensFile });
+  result.oneTokenGrpc = { loader: 'grpc-js closed loop c=50 (1 connection)' };
+  for (const kind of ['service', 'null']) result.oneTokenGrpc[kind] = ctx.h2load ? await profiled(ctx, { kind, dir: `one-grpc-${kind}`, warm: warmOne, load: oneTokenGrpc }) : result[kind];
 
   const { file: usersFile } = await ctx.minted('user', opts.manyUsers);
   const manyLoad = (target) => grpcRun(target, { mode: 'closed', concurrency: 50, connections: 1, durationS: opts.profileS, warmupS: 1, tokensFile: usersFile });
