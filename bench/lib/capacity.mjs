@@ -44,7 +44,11 @@ export function coefficientsOf(results) {
     },
     idleRssBytes: {
       value: s.memory?.baseline ? s.memory.baseline.rssKiB * 1024 : NaN,
-      from: 'Memory: VmRSS after start + 1 Check',
+      from: 'Memory: VmRSS after start + 1 Check (LOG_LEVEL=warn, no shared tier)',
+    },
+    replicaIdleRssBytes: {
+      value: rep.point?.idleRssKiB ? (rep.point.idleRssKiB.reduce((x, y) => x + y, 0) / rep.point.idleRssKiB.length) * 1024 : NaN,
+      from: 'Capacity model check: VmRSS of a warmed replica with REDIS_URL before the measured load',
     },
   };
 }
@@ -90,7 +94,8 @@ export function modelCheck(results) {
   const point = results.scenarios?.replicas?.point;
   if (!point) return undefined;
   const c = coefficientsOf(results);
-  const p = predict(c, { R: point.replicas, U: point.users, Q: point.checksPerS, L: point.windowS });
+  // The point's replicas run with REDIS_URL: their own idle RSS is the base of the memory prediction.
+  const p = predict({ ...c, idleRssBytes: c.replicaIdleRssBytes }, { R: point.replicas, U: point.users, Q: point.checksPerS, L: point.windowS });
   const measuredRss = point.rssKiB.reduce((a, b) => a + b, 0) / point.rssKiB.length * 1024;
   return {
     point,
@@ -102,7 +107,7 @@ export function modelCheck(results) {
       { name: 'Redis commands/s (all)', predicted: p.redis.opsPerS, measured: point.redisOpsPerS, uses: ['exchangesPerToken'] },
       { name: 'CPU µs per Check (both replicas)', predicted: p.cpuUsPerCheck, measured: point.cpuUsPerCheck, uses: ['hitUs', 'sharedExtraUs', 'missUs'] },
       { name: 'cores (both replicas, at the measured checks/s)', predicted: p.cores, measured: point.cpuS / point.windowS, uses: ['hitUs', 'sharedExtraUs', 'missUs'] },
-      { name: 'RSS per replica, MB', predicted: p.rssBytesPerReplica / 1e6, measured: measuredRss / 1e6, uses: ['idleRssBytes', 'bytesPerUser'] },
+      { name: 'RSS per replica, MB', predicted: p.rssBytesPerReplica / 1e6, measured: measuredRss / 1e6, uses: ['replicaIdleRssBytes', 'bytesPerUser'] },
     ],
   };
 }

@@ -92,7 +92,7 @@ export async function replicas(ctx, { tokensFile: hitTokens }) {
     log(`replicas: CPU per shared hit ${Math.round(result.cpu.sharedUsPerCall)} µs, per local hit ${Math.round(result.cpu.localUsPerCall)} µs (20 streams)`);
 
     // 4. The capacity model's measured point, on two fresh replicas.
-    result.point = await capacityPoint(ctx, { redis, start });
+    result.point = await capacityPoint(ctx, { redis, start, hitTokens });
     log(`replicas: capacity point ${Math.round(result.point.checksPerS)} checks/s, ${result.point.exchangesPerS.toFixed(0)} exchanges/s, ${result.point.redisOpsPerS.toFixed(0)} Redis commands/s`);
     return result;
   } finally {
@@ -102,17 +102,26 @@ export async function replicas(ctx, { tokensFile: hitTokens }) {
 }
 
 /**
- * Two fresh replicas sharing Redis, each driven by its own grpc-js loader
- * (closed loop, 25 streams each) for `pointDurationS`, cycling through the same
- * `pointUsers` new tokens; replica B starts half-way through the list, as a
- * round-robin spread would bring a user's first Checks to different replicas at
- * different moments. Every figure is over the same window, from outside the
- * service: the loaders' answers, /proc, Redis `INFO`, the authorization server.
+ * Two fresh replicas sharing Redis, warmed (JIT, connections: the cache-hit
+ * token, then 100 other new tokens through both, which exercises exchanges and
+ * shared hits), then each driven by its own grpc-js loader (closed loop, 25
+ * streams each) for `pointDurationS`, cycling through the same `pointUsers` new
+ * tokens; replica B starts half-way through the list, as a round-robin spread
+ * would bring a user's first Checks to different replicas at different moments.
+ * Every figure is over the same window, from outside the service: the loaders'
+ * answers, /proc, Redis `INFO`, the authorization server.
  */
-async function capacityPoint(ctx, { redis, start }) {
+async function capacityPoint(ctx, { redis, start, hitTokens }) {
   const { opts, outDir, control } = ctx;
   const a = await start('replica-a-point', true);
   const b = await start('replica-b-point', true);
+  const warmFile = join(outDir, 'tokens-point-warm.txt');
+  await control.mint(100, 'point-warm', warmFile);
+  for (const replica of [a, b]) {
+    await grpcRun(replica, { mode: 'closed', concurrency: 25, connections: 1, durationS: 2, warmupS: 0, tokensFile: hitTokens });
+    await grpcRun(replica, { mode: 'closed', concurrency: 10, connections: 1, order: 'once', durationS: 60, warmupS: 0, deadlineMs: 30_000, tokensFile: warmFile });
+  }
+  const idleRssKiB = [memoryOf(a.pid).rssKiB, memoryOf(b.pid).rssKiB];
   const users = opts.pointUsers;
   const fileA = join(outDir, 'tokens-point-a.txt');
   await control.mint(users, 'point', fileA);
@@ -154,6 +163,7 @@ async function capacityPoint(ctx, { redis, start }) {
     cpuS,
     cores: cpuS / wallS,
     cpuUsPerCheck: (cpuS * 1e6) / checks,
+    idleRssKiB,
     rssKiB: rss,
     exchanges,
     exchangesPerS: exchanges / windowS,
