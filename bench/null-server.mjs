@@ -5,8 +5,11 @@
 // proto-loader server would), answering every Check with one constant OK
 // CheckResponse shaped like the service's own allow answer (an `authorization`
 // header of an exchanged token's length, and sub / client_id / scope metadata).
+// `--minimal` answers the smallest OK CheckResponse instead (`status.code 0`
+// only): the stricter baseline. Either way the HTTP/2 settings are grpc-js's
+// defaults (grpc-js 1.14 sets no window of its own: Node's 65,535 bytes).
 //
-//   node bench/null-server.mjs [--port 0] [--workers 1] [--token-length 770]
+//   node bench/null-server.mjs [--port 0] [--workers 1] [--token-length 770] [--minimal]
 // Prints `READY {"port":…,"pids":[…]}` on stdout; SIGTERM exits.
 import cluster from 'node:cluster';
 import { createRequire } from 'node:module';
@@ -21,6 +24,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     workers: { type: 'string', default: '1' },
     'token-length': { type: 'string', default: '770' },
+    minimal: { type: 'boolean', default: false },
   },
 });
 const workers = Math.max(1, Number(values.workers));
@@ -30,13 +34,15 @@ function officialIncludeDirs() {
   return ['envoy-api', 'googleapis', 'xds', 'protoc-gen-validate'].map((name) => join(deps, name));
 }
 
-const RESPONSE = {
+const SHAPED = {
   status: { code: 0 },
   ok_response: {
     headers: [{ header: { key: 'authorization', value: `Bearer ${'x'.repeat(Number(values['token-length']))}` }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
   },
   dynamic_metadata: { fields: { scope: { stringValue: 'mcp:tools' }, sub: { stringValue: 'user-0' }, client_id: { stringValue: 'demo-app' } } },
 };
+const MINIMAL = { status: { code: 0 } };
+const RESPONSE = values.minimal ? MINIMAL : SHAPED;
 
 function serve(port) {
   const definition = loadSync('envoy/service/auth/v3/external_auth.proto', {
@@ -62,7 +68,7 @@ if (workers > 1 && cluster.isPrimary) {
   const pids = [];
   let listening = 0;
   for (let i = 0; i < workers; i++) {
-    const worker = cluster.fork({ NULL_SERVER_PORT: String(port) });
+    const worker = cluster.fork({ NULL_SERVER_PORT: String(port) }); // workers parse the same argv (--minimal included)
     pids.push(worker.process.pid);
     worker.on('message', (message) => {
       if (message === 'listening' && ++listening === workers) console.log(`READY ${JSON.stringify({ port, pids, workers })}`);
@@ -90,5 +96,5 @@ if (workers > 1 && cluster.isPrimary) {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   if (cluster.isWorker) process.send('listening');
-  else console.log(`READY ${JSON.stringify({ port: bound, pids: [process.pid], workers: 1 })}`);
+  else console.log(`READY ${JSON.stringify({ port: bound, pids: [process.pid], workers: 1, minimal: values.minimal })}`);
 }

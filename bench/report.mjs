@@ -5,6 +5,7 @@
 // pair are adjacent in time), and the median of those per-pair ratios.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { modelCheck } from './lib/capacity.mjs';
 import { int, mean, median, num, ratio } from './lib/stats.mjs';
 
 const BENCH = fileURLToPath(new URL('./', import.meta.url));
@@ -33,6 +34,16 @@ export function paired(runs, metric) {
   };
 }
 
+/** `paired` of the service against the null server labelled `nullLabel` (runs of other targets left out). */
+export function pairedAgainst(runs, nullLabel, metric) {
+  if (!Array.isArray(runs)) return undefined;
+  const two = runs.filter((run) => run.target === nullLabel || run.target === 'service').map((run) => (run.target === nullLabel ? { ...run, target: 'null' } : run));
+  return paired(two, metric);
+}
+
+/** The same runs with the minimal null server standing in as "null". */
+const againstMinimal = (runs) => (Array.isArray(runs) ? runs.filter((run) => run.target !== 'null').map((run) => (run.target === 'null-minimal' ? { ...run, target: 'null' } : run)) : runs);
+
 /** Two replicas with and without the shared tier (bench/scenarios/replicas.mjs). */
 export function replicasSection(r) {
   let md = `## Replicas and the shared cache (REDIS_URL)\n\n`;
@@ -53,7 +64,9 @@ export function replicasSection(r) {
   md += `\nShared hit against local hit, 1 stream, ${int(l.tokens)} tokens exchanged through replica A, then checked on replica B twice: the first pass finds each in Redis (${int(l.sharedHitsCounted)} shared hits counted by B, ${int(l.exchangesDuringSharedRun)} exchanges), the second in B's own cache.\n\n`;
   md += `| Check on replica B | p50 ms | p90 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |\n`;
   for (const [label, lat] of [['shared hit (new to B: validation, Redis GET, unseal, local fill)', l.shared], ['local hit', l.local]]) md += `| ${label} | ${num(lat.p50)} | ${num(lat.p90)} | ${num(lat.p99)} | ${num(lat.max)} |\n`;
-  md += `\nThe Redis lookup itself (service \`authz_shared_cache_duration_seconds\`, mean over the shared-hit pass): ${num(l.redisLookupMeanMs, 3)} ms.\n\n${runTable(r.hit.runs)}\n`;
+  md += `\nThe Redis lookup itself (service \`authz_shared_cache_duration_seconds\`, mean over the shared-hit pass): ${num(l.redisLookupMeanMs, 3)} ms.\n\n`;
+  if (r.cpu) md += `CPU of replica B per Check, ${int(r.cpu.tokens)} tokens exchanged through replica A, then checked on B twice at ${r.cpu.concurrency} streams: **${num(r.cpu.sharedUsPerCall, 0)} µs per shared hit** (validation of a token new to B, Redis MGET, unseal, local fill), **${num(r.cpu.localUsPerCall, 0)} µs per local hit** (${int(r.cpu.ok)} OK of ${int(2 * r.cpu.tokens)}).\n\n`;
+  md += `${runTable(r.hit.runs)}\n`;
   return md;
 }
 
@@ -145,6 +158,59 @@ export function targets(results) {
   return rows;
 }
 
+/**
+ * The many-users targets, in the order and with the names of the issue's target
+ * table: { name, now, measured, target, verdict, note }.
+ */
+export function issueTargets(results) {
+  CONTENDED = results.contendedCores ?? CONTENDED;
+  const s = results.scenarios ?? {};
+  const rows = [];
+  const add = (name, now, value, unit, target, direction, note = '') =>
+    rows.push({ name, now, measured: Number.isFinite(value) ? `${num(value, 2)}${unit}` : 'not measured', target: `${direction === '>=' ? '≥' : '≤'} ${target}${unit}`, verdict: verdict(value, target, direction), note });
+  const detail = (p, text) => [text, contentionNote(p)].filter(Boolean).join('; ');
+  const rpsLine = (p) => (p ? detail(p, `${int(p.service)} vs ${int(p.null)} rps, per-pair ${p.ratios.map((x) => num(x)).join(', ')}`) : '');
+
+  const mu = s.manyUsers;
+  const muNull = pairedAgainst(mu?.runs, 'null', rps);
+  const muMin = pairedAgainst(mu?.runs, 'null-minimal', rps);
+  add(`cache hit, ${int(mu?.count ?? 10_000)} distinct users, 50 streams, grpc-js loader — against the null server`, '0.65×', muNull?.ratio, '×', 0.95, '>=', rpsLine(muNull));
+  add(`cache hit, ${int(mu?.count ?? 10_000)} distinct users, 50 streams, grpc-js loader — against the minimal null server`, '0.88×', muMin?.ratio, '×', 0.95, '>=', rpsLine(muMin));
+  const big = s.users100k;
+  const bigNull = pairedAgainst(big?.runs, 'null', rps);
+  const bigMin = pairedAgainst(big?.runs, 'null-minimal', rps);
+  const bigNote = (p) => [rpsLine(p), big ? `${big.missesDuring} cache misses during the runs` : ''].filter(Boolean).join('; ');
+  add(`cache hit, ${int(big?.count ?? 100_000)} distinct users — against the null server`, '—', bigNull?.ratio, '×', 0.9, '>=', bigNote(bigNull));
+  add(`cache hit, ${int(big?.count ?? 100_000)} distinct users — against the minimal null server`, '—', bigMin?.ratio, '×', 0.9, '>=', bigNote(bigMin));
+  const open = mu?.openLoop;
+  const openP99 = pairedAgainst(open?.runs, 'null', p99);
+  const openP50 = pairedAgainst(open?.runs, 'null', (run) => run.latencyMs?.p50);
+  add(
+    `open loop at ${open?.fraction ?? 0.9}× the null server's rate: p99`,
+    'saturated',
+    openP99?.ratio,
+    '×',
+    1.2,
+    '<=',
+    openP99 ? detail(openP99, `${int(open.rate)}/s, ${int(mu.count)} users; p99 ${num(openP99.service)} vs ${num(openP99.null)} ms, p50 ${num(openP50.service)} vs ${num(openP50.null)} ms`) : '',
+  );
+  const w = s.workers;
+  const wr = w?.measured ? paired(w.h2load?.c50?.length ? w.h2load.c50 : w.grpc?.c50, rps) : undefined;
+  add('`WORKERS=2` against a two-worker null server', '0.88×', wr?.ratio, '×', 1.0, '>=', wr ? `${w.h2load?.c50?.length ? 'h2load' : 'grpc-js'}: ${int(wr.service)} vs ${int(wr.null)} rps` : w?.reason ?? '');
+  const mem = s.memory;
+  const rssMB = mem?.rssMiBAt100k !== undefined ? (mem.rssMiBAt100k * 1024 * 1024) / 1e6 : NaN;
+  add(`RSS with 100,000 cached exchanges${mem?.extrapolated ? ' (extrapolated)' : ''}`, '319 MB', rssMB, ' MB', 250, '<=', mem?.after ? `${num(mem.perEntryBytes, 0)} B per cached token; idle ${num((mem.baseline.rssKiB * 1024) / 1e6, 1)} MB` : '');
+  // The cold row is the main table's (the cold scenario's own figure).
+  const cold = targets(results).find((row) => row.name.startsWith('Cold path'));
+  rows.push({ name: "cold Check over the authorization server's own time, 1 stream", now: '2.81 ms', measured: cold?.measured ?? 'not measured', target: '≤ 1 ms', verdict: cold?.verdict ?? 'not measured', note: cold ? 'as in the Targets table above' : '' });
+  const ch = s.cacheHit;
+  const h = pairedAgainst(againstMinimal(ch?.h2load?.c50), 'null', rps);
+  const g = pairedAgainst(againstMinimal(ch?.grpc?.c50), 'null', rps);
+  add("one token, 50 streams, against a minimal-answer null server with Node's default window — h2load", '0.79×', h?.ratio, '×', 0.95, '>=', h ? rpsLine(h) : ch?.h2load?.skipped ?? '');
+  add("one token, 50 streams, against a minimal-answer null server with Node's default window — grpc-js loader", '—', g?.ratio, '×', 0.95, '>=', rpsLine(g));
+  return rows;
+}
+
 function runTable(runs, { showEld = false } = {}) {
   if (!runs?.length) return '_no runs_\n';
   const header = ['rep', 'target', 'loader', 'rps', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU µs/call', 'not OK', 'errors', 'other load (cores)'];
@@ -206,6 +272,18 @@ function missesSection(results) {
     const protobuf = (area('null', 'protobufjs (generated codecs)') ?? 0) + (area('null', 'protobufjs') ?? 0);
     lines.push(
       `- **Throughput.** In the CPU profile of the cache-hit path (below) the service spent ${num(area('service', 'service code (dist/)'), 1)} % of its busy time in its own code, ${num(area('service', 'node:crypto'), 1)} % hashing the token (the cache key) and ${num(area('service', 'GC'), 1)} % in GC; the null server spent ${num(protobuf, 1)} % in protobufjs and ${num(area('null', 'GC'), 1)} % in GC. Both spend most of their time in node:http2 and grpc-js (service ${num((area('service', 'node:http2') ?? 0) + (area('service', '@grpc/grpc-js') ?? 0), 1)} %, null ${num((area('null', 'node:http2') ?? 0) + (area('null', '@grpc/grpc-js') ?? 0), 1)} %). CPU per call in the profile: service ${num(s.profile.service.run?.serverCpuUsPerCall, 0)} µs, null ${num(s.profile.null.run?.serverCpuUsPerCall, 0)} µs. Where a rate ratio is below 1 while the CPU-per-call ratio is near 1, the service did not do more work per call; the HTTP/2 window section measures how much of the gap at 50 streams the 4 MiB window accounts for.`,
+    );
+  }
+  const one = s.profile?.oneTokenGrpc?.service ?? s.profile?.service;
+  const many = s.profile?.manyUsers?.service;
+  if (one?.summary && many?.summary) {
+    // µs per call of each area in each profile (share of busy time × the run's CPU per call), largest growth first.
+    const perArea = (k) => new Map(k.summary.areas.map((a) => [a.area, (a.busyPct / 100) * k.run.serverCpuUsPerCall]));
+    const [a1, aN] = [perArea(one), perArea(many)];
+    const growth = [...new Set([...a1.keys(), ...aN.keys()])].map((area) => ({ area, us: (aN.get(area) ?? 0) - (a1.get(area) ?? 0) })).sort((x, y) => y.us - x.us);
+    const nullMany = s.profile.manyUsers.null?.run?.serverCpuUsPerCall;
+    lines.push(
+      `- **Many users.** Server CPU per call in the profiles: one token ${num(one.run.serverCpuUsPerCall, 0)} µs, ${int(s.profile.manyUsers.users)} users ${num(many.run.serverCpuUsPerCall, 0)} µs${Number.isFinite(nullMany) ? ` (null server under the same many-users load: ${num(nullMany, 0)} µs)` : ''}; the areas that grew most from one token to many users: ${growth.slice(0, 4).map((g) => `${g.area} ${g.us >= 0 ? '+' : ''}${num(g.us, 1)} µs`).join(', ')} (section "CPU profiles side by side").`,
     );
   }
   if (s.memory?.after) lines.push('- **Memory.** The "Memory" section gives the split: the idle process, V8\'s heap, and about 0.9 KB per token of exchanged token and answer.');
@@ -274,6 +352,90 @@ function profileSection(p) {
   return out;
 }
 
+/** Open loop at a fraction of the null server's closed-loop rate, many users (bench/scenarios/many-users.mjs). */
+function openLoopSection(mu) {
+  const o = mu.openLoop;
+  let md = `### Open loop at ${o.fraction}× the null server's closed-loop rate\n\n${int(o.rate)} Checks/s on a fixed schedule (${o.fraction} × the null server's median ${int(o.nullRps)} rps above), cycling through the same ${int(mu.count)} tokens; latency from the scheduled send time, so a target that falls behind shows its queue. Null, minimal null and service in one rotation.\n\n`;
+  for (const label of ['null', 'null-minimal']) {
+    const l = pairedAgainst(o.runs, label, p99);
+    const m = pairedAgainst(o.runs, label, (run) => run.latencyMs?.p50);
+    if (l) md += `- against the ${label === 'null' ? 'null server' : 'minimal null server'}: p99 ${num(l.service)} / ${num(l.null)} ms = **${num(l.ratio)}×** (per-pair ${l.ratios.map((x) => num(x)).join(', ')}); p50 ${num(m.service)} / ${num(m.null)} ms = **${num(m.ratio)}×**\n`;
+  }
+  return `${md}\n${runTable(o.runs)}\n`;
+}
+
+/** 100,000 distinct cached users (bench/scenarios/users-100k.mjs). */
+function users100kSection(big) {
+  let md = `## ${int(big?.count ?? 100_000)} distinct users\n\n`;
+  if (big?.error) return `${md}_failed: ${big.error}_\n\n`;
+  if (!big) return `${md}not run\n\n`;
+  md += `A service of its own (as shipped, LOG_LEVEL=info, EXCHANGE_CACHE_MAX=${int(big.cacheMax)}) was filled with ${int(big.count)} distinct real RS256 tokens through the bench's fast exchange endpoint (as in the memory scenario): ${int(big.warm.ok)} OK in ${num(big.warm.seconds, 1)} s, ${int(big.warm.exchanges)} exchanges, ${num(big.warm.serverCpuUsPerCall, 0)} µs of service CPU per Check (each a new token: validation, exchange, cache fill); VmRSS after the runs ${num((big.rssKiBAfter * 1024) / 1e6, 1)} MB. Then closed loop, 50 streams, cycling through every token; the null servers got the same ${int(big.count)} request bodies. Cache misses during the measured runs (service /metrics): **${big.missesDuring}**.\n\n`;
+  md += pairedLine('against the null server', big.runs);
+  md += pairedLine('against the minimal null server', againstMinimal(big.runs));
+  return `${md}\n${runTable(big.runs)}\n`;
+}
+
+/** The capacity model (docs/capacity.md) against the replicas scenario's measured point, from this run's figures. */
+function capacitySection(results) {
+  let md = `## Capacity model check\n\n`;
+  const check = modelCheck(results);
+  if (!check) return `${md}not measured (the replicas scenario did not run its capacity point)\n\n`;
+  const { point: pt, coefficients: c, rows } = check;
+  md += `The model of [\`docs/capacity.md\`](../docs/capacity.md) with this run's coefficients, against one measured point: ${pt.replicas} fresh replicas sharing one redis-server, warmed (the cache-hit token for 2 s, then 100 other new tokens through both), each driven by its own grpc-js loader (closed loop, 25 streams) for ${num(pt.windowS, 1)} s through the same ${int(pt.users)} new tokens (replica B starting half-way through the list). Inputs to the model: R = ${pt.replicas}, U = ${int(pt.users)}, Q = the measured ${int(pt.checksPerS)} checks/s, L = the window (each token is new when it opens). Measured from outside the service: Checks answered by the loaders (${int(pt.ok)} OK of ${int(pt.checks)}), CPU of both replica processes from /proc, Redis \`INFO commandstats\` / \`total_commands_processed\` (${int(pt.redis.mget)} MGET, ${int(pt.redis.set)} SET, ${int(pt.redis.total)} commands), exchanges counted by the authorization server, VmRSS at the end; the replicas counted ${int(pt.localMisses)} local misses and ${int(pt.sharedHits)} shared hits.\n\n`;
+  md += '| coefficient | value | from (section of this file) |\n| --- | --- | --- |\n';
+  const fmt = { hitUs: [0, 'µs'], missUs: [0, 'µs'], sharedExtraUs: [0, 'µs'], sharedExtraMs: [2, 'ms'], exchangesPerToken: [2, ''], bytesPerUser: [0, 'B'], redisBytesPerUser: [0, 'B'], idleRssBytes: [1, 'MB'], replicaIdleRssBytes: [1, 'MB'] };
+  for (const [key, coefficient] of Object.entries(c)) {
+    const [digits, unit] = fmt[key];
+    const value = unit === 'MB' ? coefficient.value / 1e6 : coefficient.value;
+    md += `| \`${key}\` | ${num(value, digits)} ${unit} | ${coefficient.from} |\n`;
+  }
+  md += '\n| quantity | predicted | measured | measured ÷ predicted | coefficients used |\n| --- | --- | --- | --- | --- |\n';
+  for (const row of rows) md += `| ${row.name} | ${num(row.predicted, row.predicted < 10 ? 2 : 0)} | ${num(row.measured, row.measured < 10 ? 2 : 0)} | **${num(ratio(row.measured, row.predicted))}** | ${row.uses.map((u) => `\`${u}\``).join(', ') || 'none (R × U / L)'} |\n`;
+  md += `\nThe point is small next to a mesh (a few thousand users, one machine whose 2 cores also run the loaders, Redis and the authorization server), so its exchanges/s are bounded by the authorization server; what it checks is the model's arithmetic and its accounting of local hits, shared hits and exchanges.\n\n${runTable(pt.runs)}\n`;
+  return md;
+}
+
+/** The one-token and many-users profiles in columns: CPU µs per call by area and by function. */
+function sideBySideSection(p) {
+  if (!p?.manyUsers) return 'not run\n\n';
+  // The one-token profiles under the grpc-js loader, like the many-users ones (older results: the h2load ones).
+  const one = p.oneTokenGrpc ?? { service: p.service, null: p.null, loader: p.loader };
+  const columns = [
+    ['service, one token', one.service],
+    [`service, ${int(p.manyUsers.users)} users`, p.manyUsers.service],
+    ['null, one token', one.null],
+    [`null, ${int(p.manyUsers.users)} users`, p.manyUsers.null],
+    [`minimal null, ${int(p.manyUsers.users)} users`, p.manyUsers['null-minimal']],
+  ].filter(([, k]) => k?.summary);
+  if (!columns.length) return 'no profiles\n\n';
+  // A share of the profile's busy time × the run's CPU per call (from /proc, which also counts V8's helper threads).
+  const us = (k, busyPct) => (busyPct / 100) * k.run.serverCpuUsPerCall;
+  let md = `CPU µs per call: each area's (or function's) share of the profile's busy time × the run's server CPU µs per call (from /proc). One-token load: ${one.loader}; many-users load: ${p.manyUsers.loader}. ${p.seconds} s each, fresh processes, after a warm-up (the many-users service filled its cache through the bench's fast exchange endpoint).\n\n`;
+  md += `| | ${columns.map(([name]) => name).join(' | ')} |\n| --- |${columns.map(() => ' --- |').join('')}\n`;
+  md += `| rps during the profile | ${columns.map(([, k]) => int(k.run.rps)).join(' | ')} |\n`;
+  md += `| **server CPU µs per call** | ${columns.map(([, k]) => `**${num(k.run.serverCpuUsPerCall, 0)}**`).join(' | ')} |\n`;
+  const areas = [...new Set(columns.flatMap(([, k]) => k.summary.areas.slice(0, 12).map((a) => a.area)))];
+  for (const area of areas) md += `| ${area} | ${columns.map(([, k]) => num(us(k, k.summary.areas.find((a) => a.area === area)?.busyPct ?? 0), 1)).join(' | ')} |\n`;
+  const key = (f) => `${f.name} ${f.location}`;
+  const fnUs = (k, f) => {
+    const found = k.summary.topFunctions.find((g) => key(g) === key(f));
+    return found ? num(us(k, found.busyPct), 1) : '·';
+  };
+  const many = p.manyUsers.service?.summary ? p.manyUsers.service : columns[0][1];
+  const fns = [...many.summary.topFunctions.slice(0, 20)];
+  for (const f of one.service?.summary?.topFunctions?.slice(0, 10) ?? []) if (!fns.some((g) => key(g) === key(f))) fns.push(f);
+  md += `\n| top functions by self time (the many-users service's top 20, then the one-token service's) | where | ${columns.map(([name]) => name).join(' | ')} |\n| --- | --- |${columns.map(() => ' --- |').join('')}\n`;
+  for (const f of fns) md += `| \`${f.name}\` | ${f.location || '(native / generated)'} | ${columns.map(([, k]) => fnUs(k, f)).join(' | ')} |\n`;
+  md += `\n"·": not among that profile's top 40 functions.\n\n`;
+  const own = p.manyUsers.service?.summary?.ownFunctions;
+  if (own?.length) {
+    md += `| the service's own functions (dist/), ${int(p.manyUsers.users)} users | where | CPU µs per call |\n| --- | --- | --- |\n`;
+    for (const f of own) md += `| \`${f.name}\` | ${f.location} | ${num(us(p.manyUsers.service, f.busyPct), 1)} |\n`;
+    md += '\n';
+  }
+  return md;
+}
+
 export function renderReport(results) {
   const m = results.machine;
   const s = results.scenarios ?? {};
@@ -291,10 +453,14 @@ export function renderReport(results) {
   md += `## Targets\n\n| target | measured | target | verdict | detail |\n| --- | --- | --- | --- | --- |\n`;
   for (const row of targets(results)) md += `| ${row.name} | ${row.measured} | ${row.target} | ${row.verdict} | ${row.note} |\n`;
   md += '\n';
+  md += `## Targets: many users, in less memory\n\nThe issue's target table with this run's figures ("now" is the issue's starting point; ratios against each null server are paired within this run).\n\n| scenario | now | measured | target | verdict | detail |\n| --- | --- | --- | --- | --- | --- |\n`;
+  for (const row of issueTargets(results)) md += `| ${row.name} | ${row.now} | ${row.measured} | ${row.target} | ${row.verdict} | ${row.note} |\n`;
+  md += '\n';
   md += missesSection(results);
 
   md += `## Set-up\n\n`;
   md += `- **Null server** (\`bench/null-server.mjs\`): \`@grpc/grpc-js\` + \`@grpc/proto-loader\` loading Envoy's official ext_authz v3 protos from \`@grpc/grpc-js-xds/deps\` (full decode of every CheckRequest), answering a constant OK CheckResponse shaped like the service's allow answer (an \`authorization\` header with a ${results.exchangedTokenLength ?? '?'}-character token, sub / client_id / scope metadata). Own process.\n`;
+  md += `- **Minimal null server** (\`bench/null-server.mjs --minimal\`): the same stack and full decode, answering only \`status.code 0\` (no headers, no metadata): the stricter baseline. Both null servers keep grpc-js's HTTP/2 settings (grpc-js sets no window: Node's default 65,535 bytes); the service ships a 4 MiB connection window. Own process; it runs in the same rotation as the null server and the service (null, null-minimal, service) in the 50-stream cache-hit, many-users and 100,000-user runs.\n`;
   md += `- **Service**: \`${s.cacheHit?.serviceCommand ?? results.serviceCommand ?? 'node dist/main.js'}\` (own process), LOG_LEVEL=info, EXCHANGE_CACHE_MAX=20000 (the default 10,000 would evict part of the 10,000-user set), in front of the bench authorization server (\`bench/as-server.mjs\`: the project's oidc-provider server, own process). The \`--import\` preload only measures event-loop delay.\n`;
   md += `- **Load**: h2load (\`-c 1 -m 50 -t 1\` or \`-m 1\`; one pre-encoded, length-prefixed CheckRequest from the official schema, verified once per target below) and \`bench/grpc-loader.mjs\` (@grpc/grpc-js, one HTTP/2 connection, pre-encoded requests, latency per call from the send time, or from the scheduled time in open loop). Each their own process.\n`;
   md += `- **Repetitions**: ${o.reps} pairs for 50-stream runs, ${o.lightReps} for 1-stream and many-user runs; ${o.durationS} s measured after ${o.warmupS} s warm-up (${o.c1DurationS} s at 1 stream).\n`;
@@ -310,6 +476,8 @@ export function renderReport(results) {
     md += pairedLine('h2load, 1 stream', ch.h2load?.c1);
     md += pairedLine('grpc-js loader, closed loop, 50 streams', ch.grpc?.c50);
     md += pairedLine('grpc-js loader, closed loop, 1 stream', ch.grpc?.c1);
+    if (ch.h2load?.c50?.some((run) => run.target === 'null-minimal')) md += pairedLine('h2load, 50 streams, against the minimal null server', againstMinimal(ch.h2load.c50));
+    if (ch.grpc?.c50?.some((run) => run.target === 'null-minimal')) md += pairedLine('grpc-js loader, closed loop, 50 streams, against the minimal null server', againstMinimal(ch.grpc.c50));
     if (ch.h2load?.skipped) md += `- h2load rows skipped: ${ch.h2load.skipped}\n`;
     md += `\n### Runs\n\n${runTable([...(ch.h2load?.c50 ?? []), ...(ch.h2load?.c1 ?? [])], { showEld: true })}\n${runTable([...(ch.grpc?.c50 ?? []), ...(ch.grpc?.c1 ?? [])], { showEld: true })}\n`;
     md += `h2load reports min / mean / max per request, not percentiles; p99 figures come from the grpc-js loader. ELD = event-loop delay p99 of the service during that run, less the 10 ms timer resolution (raw histogram value in brackets).\n\n`;
@@ -330,8 +498,12 @@ export function renderReport(results) {
   else if (mu) {
     md += `Warm-up through the real authorization server: ${int(mu.warm.ok)} OK Checks in ${num(mu.warm.seconds, 1)} s, ${int(mu.warm.exchanges)} exchanges. Cache misses during the measured runs (service /metrics): **${mu.missesDuring}**.\n\n`;
     md += pairedLine('grpc-js loader, closed loop, 50 streams, cycling through all tokens', mu.runs);
+    if (mu.runs.some((run) => run.target === 'null-minimal')) md += pairedLine('the same, against the minimal null server', againstMinimal(mu.runs));
     md += `\n${runTable(mu.runs)}\n`;
+    if (mu.openLoop) md += openLoopSection(mu);
   }
+
+  md += users100kSection(s.users100k);
 
   const cold = s.cold;
   md += `## Cold path (every token new; authorization server exchangeDelayMs = ${cold?.delayMs ?? '?'} ms)\n\n`;
@@ -397,6 +569,7 @@ export function renderReport(results) {
   } else md += `${w?.reason ?? 'not measured'}${w?.output ? ` (${w.output})` : ''}\n\n`;
 
   md += replicasSection(s.replicas);
+  md += capacitySection(results);
 
   md += `## HTTP/2 window\n\n`;
   const win = s.window;
@@ -419,6 +592,7 @@ export function renderReport(results) {
   else md += `${i?.reason ?? 'not measured'}${i?.output ? `: \`${i.output}\`` : ''}\n\n`;
 
   md += `## CPU profile of the cache-hit path\n\n${profileSection(s.profile)}`;
+  md += `## CPU profiles side by side: one token and many users\n\n${sideBySideSection(s.profile)}`;
 
   if (results.errors?.length) md += `## Errors during the run\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n\n`;
   md += `## Reproducing\n\n\`npm run bench\` (build, then \`node bench/run.mjs\`); \`node bench/run.mjs --help\` lists the options. Raw results: \`bench/out/results.json\`; logs of every process: \`bench/out/logs/\`. ghz: see \`bench/ghz/README.md\`.\n`;

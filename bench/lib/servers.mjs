@@ -33,10 +33,11 @@ export async function startAuthorizationServerProcess(outDir) {
   return { handle, ...info };
 }
 
-export async function startNullServer(outDir, { workers = 1, tokenLength, label = 'null', nodeArgs = [] } = {}) {
+/** `minimal`: answer `status.code 0` only (bench/null-server.mjs --minimal). */
+export async function startNullServer(outDir, { workers = 1, tokenLength, label = 'null', nodeArgs = [], minimal = false } = {}) {
   const handle = startProcess({
     name: label,
-    args: [...nodeArgs, join(BENCH, 'null-server.mjs'), '--workers', String(workers), '--token-length', String(tokenLength ?? 770)],
+    args: [...nodeArgs, join(BENCH, 'null-server.mjs'), '--workers', String(workers), '--token-length', String(tokenLength ?? 770), ...(minimal ? ['--minimal'] : [])],
     env: baseEnv(),
     cwd: ROOT,
     logFile: join(outDir, 'logs', `${label}.log`),
