@@ -35,7 +35,7 @@ export interface ExchangedToken {
  * Turns a fresh exchanged token into what the cache keeps; injected by the app
  * wiring. The app keeps the gRPC transport's encoded allow answer
  * (grpc/encoded-allow.ts), so a hit sends bytes built once and the token is
- * held once, in one string; any other transport reads `value`.
+ * held once, in a buffer of its own; any other transport reads `value`.
  */
 export type KeepExchanged = (value: string, principal: Principal, exchanger: TokenExchanger) => ExchangedToken;
 
