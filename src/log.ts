@@ -76,7 +76,11 @@ const stdoutSink: LineSink = {
   // libuv's thread pool does the blocking write, so a slow reader of stdout never stalls the event loop.
   write: (bytes, done) => write(1, bytes, 0, bytes.length, null, done),
   writeSync: (text) => {
-    writeSync(1, text);
+    try {
+      writeSync(1, text);
+    } catch {
+      // At exit, best effort: a closed or full stdout must not turn a clean exit into a crash.
+    }
   },
 };
 
