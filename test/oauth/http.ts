@@ -40,19 +40,21 @@ t.test('oauth4webapi requests go through the client: body, headers and the answe
   t.same(httpResponseOf(response), { status: 429, contentType: 'application/json', retryAfter: '7', body: '{"error":"slow_down"}' });
 });
 
-t.test('statuses the Fetch API cannot hold still reach the processors', async (t) => {
-  let status = 204;
-  const { url } = await server(t, (_request, _body, response) => {
-    response.writeHead(status, { 'content-type': 'application/json' });
-    response.end(status === 204 ? undefined : 'odd');
+for (const kind of ['fetcher', 'statusFetcher'] as const) {
+  t.test(`${kind}: statuses the Fetch API cannot hold still reach the processors`, async (t) => {
+    let status = 204;
+    const { url } = await server(t, (_request, _body, response) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(status === 204 ? undefined : 'odd');
+    });
+    const client = new HttpClient(LIMITS);
+    t.teardown(() => client.close());
+    const fetch = client[kind]({ name: 'test' });
+    t.same(httpResponseOf(await fetch(`${url}/x`, { method: 'GET', headers: {} })).status, 204, 'a body-less status');
+    status = 600;
+    t.same(httpResponseOf(await fetch(`${url}/x`, { method: 'GET', headers: {} })).status, 502, 'past 599: a server fault');
   });
-  const client = new HttpClient(LIMITS);
-  t.teardown(() => client.close());
-  const fetch = client.fetcher({ name: 'test' });
-  t.same(httpResponseOf(await fetch(`${url}/x`, { method: 'GET', headers: {} })).status, 204, 'a body-less status');
-  status = 600;
-  t.same(httpResponseOf(await fetch(`${url}/x`, { method: 'GET', headers: {} })).status, 502, 'past 599: a server fault');
-});
+}
 
 t.test('a response too large or a server that is gone is "unavailable"', async (t) => {
   const { url } = await server(t, (_request, _body, response) => response.end('x'.repeat(4096)));
@@ -79,20 +81,6 @@ t.test('statusFetcher: the same request on the wire; the answer is read through 
   t.equal(response.status, 200);
   t.equal(response.body, null, 'no body stream');
   t.same(httpResponseOf(response), { status: 200, contentType: 'application/json', retryAfter: '3', body: '{"access_token":"x"}' });
-});
-
-t.test('statusFetcher: statuses the Fetch API cannot hold still reach the processors', async (t) => {
-  let status = 204;
-  const { url } = await server(t, (_request, _body, response) => {
-    response.writeHead(status, { 'content-type': 'application/json' });
-    response.end(status === 204 ? undefined : 'odd');
-  });
-  const client = new HttpClient(LIMITS);
-  t.teardown(() => client.close());
-  const fetch = client.statusFetcher({ name: 'test' });
-  t.same(httpResponseOf(await fetch(`${url}/x`, { method: 'GET', headers: {} })).status, 204, 'a body-less status');
-  status = 600;
-  t.same(httpResponseOf(await fetch(`${url}/x`, { method: 'GET', headers: {} })).status, 502, 'past 599: a server fault');
 });
 
 t.test('a Response not made by the client is refused', async (t) => {
