@@ -22,36 +22,51 @@ export function isServerFault(error: unknown): boolean {
   return error instanceof AuthzError && error.code === 'unavailable' && !(error instanceof RateLimitedError);
 }
 
+/** What a breaker counts and answers; the defaults are the token endpoint's (SPEC §3). */
+export interface BreakerRules {
+  /** Failures that count; any other error means the dependency answered, so the run of failures ends. */
+  readonly isFault: (error: unknown) => boolean;
+  /** The run of failures must span this long to open it: a burst of timeouts in one slow moment is not "keeps failing". */
+  readonly failingForMs: number;
+  /** Thrown while open (no call made). */
+  readonly openError: () => Error;
+}
+
+const TOKEN_ENDPOINT_RULES: BreakerRules = { isFault: isServerFault, failingForMs: 0, openError: () => new BreakerOpenError() };
+
 /**
- * A circuit breaker for one token endpoint: after several consecutive
- * faults of the server it fails calls fast (503, no request) for a while,
- * then lets one call through; success closes it, failure reopens it for twice
- * as long (up to 30 s). Keeps an outage from becoming a flood of retries.
+ * A circuit breaker for one dependency (a token endpoint, the shared cache's
+ * Redis): after several consecutive faults it fails calls fast (no call) for a
+ * while, then lets one call through; success closes it, failure reopens it for
+ * twice as long (up to 30 s). Keeps an outage from becoming a flood of retries.
  */
 export class CircuitBreaker {
   #failures = 0;
+  /** when the current run of failures began */
+  #failingSince = 0;
+  #open = false;
   #openUntil = 0;
   #openFor = FIRST_OPEN_MS;
   #probing = false;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly rules: BreakerRules = TOKEN_ENDPOINT_RULES,
+  ) {}
 
-  /** Throws 'unavailable' without calling while open; otherwise runs `call` and learns from it. */
+  /** Throws `rules.openError()` without calling while open; otherwise runs `call` and learns from it. */
   async run<T>(call: () => Promise<T>): Promise<T> {
-    const now = this.clock();
-    if (this.#failures >= FAILURES_TO_OPEN && (now < this.#openUntil || this.#probing)) {
-      throw new BreakerOpenError();
-    }
-    const probe = this.#failures >= FAILURES_TO_OPEN;
+    const probe = this.#open;
+    if (probe && (this.clock() < this.#openUntil || this.#probing)) throw this.rules.openError();
     if (probe) this.#probing = true;
     try {
       const result = await call();
-      this.#failures = 0;
+      this.#closed();
       this.#openFor = FIRST_OPEN_MS;
       return result;
     } catch (error) {
-      if (isServerFault(error)) this.#failed(probe);
-      else this.#failures = 0; // the server answered: it is up
+      if (this.rules.isFault(error)) this.#failed(probe);
+      else this.#closed(); // it answered: it is up
       throw error;
     } finally {
       if (probe) this.#probing = false;
@@ -59,13 +74,20 @@ export class CircuitBreaker {
   }
 
   get open(): boolean {
-    return this.#failures >= FAILURES_TO_OPEN && this.clock() < this.#openUntil;
+    return this.#open && this.clock() < this.#openUntil;
+  }
+
+  #closed(): void {
+    this.#failures = 0;
+    this.#open = false;
   }
 
   #failed(probe: boolean): void {
-    this.#failures++;
-    if (this.#failures < FAILURES_TO_OPEN) return;
+    const now = this.clock();
+    if (this.#failures++ === 0) this.#failingSince = now;
+    if (!probe && (this.#failures < FAILURES_TO_OPEN || now - this.#failingSince < this.rules.failingForMs)) return;
     if (probe) this.#openFor = Math.min(this.#openFor * 2, LONGEST_OPEN_MS);
-    this.#openUntil = this.clock() + this.#openFor;
+    this.#open = true;
+    this.#openUntil = now + this.#openFor;
   }
 }

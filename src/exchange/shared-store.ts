@@ -1,6 +1,7 @@
 import type { createClient } from 'redis';
 import type { Clock } from '../clock.js';
 import type { SharedCacheConfig } from '../config/model.js';
+import { CircuitBreaker } from './breaker.js';
 
 /** Why the store did not answer: past REDIS_TIMEOUT_MS, an error or no connection, or the breaker is open (nothing sent). */
 export type StoreFailure = 'timeout' | 'unavailable' | 'breaker_open';
@@ -15,15 +16,8 @@ export class SharedStoreError extends Error {
   }
 }
 
-/**
- * The breaker opens after this many failures in a row spread over at least
- * FAILING_FOR_MS (a burst of concurrent timeouts in one slow moment is not "keeps
- * failing"); it then stays open 1 s, doubling after each failed probe up to 30 s.
- */
-const FAILURES_TO_OPEN = 5;
+/** The breaker opens only on failures that span this long (a burst of concurrent timeouts in one slow moment is not "keeps failing"). */
 const FAILING_FOR_MS = 1000;
-const FIRST_OPEN_MS = 1000;
-const LONGEST_OPEN_MS = 30_000;
 /** The client's own command timeout comes this long after ours: it only cleans up. */
 const CLIENT_TIMEOUT_SLACK_MS = 1000;
 /** Commands waiting in the client at once; past it a command fails at once (a miss). */
@@ -45,21 +39,17 @@ export class RedisStore {
   #client: RedisClient | undefined;
   #closed = false;
   readonly #timeoutMs: number;
-  #failures = 0;
-  /** when the current run of failures began */
-  #failingSince = 0;
-  #open = false;
-  #openUntil = 0;
-  #openFor = FIRST_OPEN_MS;
-  #probing = false;
+  /** every failure counts: Redis has no answer that means "up, but not for you" */
+  readonly #breaker: CircuitBreaker;
 
   constructor(
     private readonly config: SharedCacheConfig,
-    private readonly clock: Clock,
+    clock: Clock,
     /** connection-level errors (refused, reset, TLS): the caller logs them at a bounded rate */
     private readonly onConnectionError: (error: Error) => void,
   ) {
     this.#timeoutMs = config.timeoutMs;
+    this.#breaker = new CircuitBreaker(clock, { isFault: () => true, failingForMs: FAILING_FOR_MS, openError: () => new SharedStoreError('breaker_open') });
   }
 
   /** Loads the client and starts connecting in the background; commands fail (as misses) until it is up. */
@@ -107,9 +97,14 @@ export class RedisStore {
   }
 
   async #run<T>(command: () => Promise<T>): Promise<T> {
-    const probe = this.#open;
-    if (probe && (this.clock() < this.#openUntil || this.#probing)) throw new SharedStoreError('breaker_open');
-    if (probe) this.#probing = true;
+    try {
+      return await this.#breaker.run(() => this.#bounded(command));
+    } catch (error) {
+      throw error instanceof SharedStoreError ? error : new SharedStoreError('unavailable', { cause: error });
+    }
+  }
+
+  async #bounded<T>(command: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     // Timers run before I/O in each turn of the event loop: after a busy moment the timer would win over a reply
     // that has already arrived. Rejecting from setImmediate lets this turn's I/O be read first.
@@ -117,26 +112,9 @@ export class RedisStore {
       timer = setTimeout(() => setImmediate(() => reject(new SharedStoreError('timeout'))), this.#timeoutMs);
     });
     try {
-      const result = await Promise.race([command(), timedOut]);
-      this.#failures = 0;
-      this.#open = false;
-      this.#openFor = FIRST_OPEN_MS;
-      return result;
-    } catch (error) {
-      this.#failed(probe);
-      throw error instanceof SharedStoreError ? error : new SharedStoreError('unavailable', { cause: error });
+      return await Promise.race([command(), timedOut]);
     } finally {
       clearTimeout(timer);
-      if (probe) this.#probing = false;
     }
-  }
-
-  #failed(probe: boolean): void {
-    const now = this.clock();
-    if (this.#failures++ === 0) this.#failingSince = now;
-    if (!probe && (this.#failures < FAILURES_TO_OPEN || now - this.#failingSince < FAILING_FOR_MS)) return;
-    if (probe) this.#openFor = Math.min(this.#openFor * 2, LONGEST_OPEN_MS);
-    this.#open = true;
-    this.#openUntil = now + this.#openFor;
   }
 }

@@ -68,6 +68,8 @@ t.test('gRPC: a connection without the HTTP/2 preface is closed by GRPC_REQUEST_
     maxPendingBytes: 32 * 1024 * 1024,
     requestTimeoutMs: 500,
     idleTimeoutMs: 1000,
+    maxRequestHeaders: 500,
+    maxRequestHeaderBytes: 262_144,
   };
   const server = new GrpcServer(loadAuthorizationService(), { Check: () => t.fail('no Check arrives') }, options);
   const port = await server.listen('127.0.0.1', 0);
