@@ -3,7 +3,7 @@ import { cacheLifetimeMs } from '../../src/exchange/cache.js';
 import type { Principal } from '../../src/validation/principal.js';
 
 const NOW = 1_800_000_000_000;
-const principal = (expiresInSeconds: number): Principal => ({ issuer: 'i', subject: 's', clientId: undefined, scopes: [], expiresAt: NOW / 1000 + expiresInSeconds });
+const principal = (expiresInSeconds: number): Principal => ({ issuer: 'i', subject: 's', subjectFingerprint: undefined, clientId: undefined, scopes: [], expiresAt: NOW / 1000 + expiresInSeconds });
 
 t.test('SPEC §4 lifetime', async (t) => {
   t.equal(cacheLifetimeMs({ accessToken: 'x', expiresIn: 300 }, principal(3600), 60, NOW), 270_000, '300 s less 30 s');

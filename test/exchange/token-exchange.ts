@@ -9,7 +9,7 @@ import { requestParameters, requestShape } from '../../src/exchange/request-body
 import { processExchangeResponse } from '../../src/exchange/token-exchange.js';
 import { AuthzError } from '../../src/errors.js';
 
-const CLIENT: ClientConfig = { id: 'gateway', authMethod: 'client_secret_basic', secret: 's3cret', signingKey: undefined, assertionAudience: 'token_endpoint', tls: undefined };
+const CLIENT: ClientConfig = { id: 'gateway', authMethod: 'client_secret_basic', secret: 's3cret', signingKey: undefined, assertionAudience: 'token_endpoint', assertionFile: undefined, tls: undefined };
 const TARGET: TargetConfig = targetConfig({ client: CLIENT, resource: ['https://orders.example.com/'], scope: 'orders:read orders:write' });
 const clock = () => 1_800_000_000_000;
 

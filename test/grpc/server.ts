@@ -18,6 +18,8 @@ const options = {
   maxPendingBytes: 32 * 1024 * 1024,
   requestTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
+  maxRequestHeaders: 500,
+  maxRequestHeaderBytes: 262_144,
 };
 const handlers = { Check: (_call: unknown, callback: (error: null, value: Buffer) => void) => callback(null, Buffer.alloc(0)) };
 

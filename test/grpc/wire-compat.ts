@@ -26,7 +26,7 @@ function throughService(request: Obj): Obj {
 }
 
 /** Encode with the function the server uses, decode with Envoy's official schema (as Envoy does). */
-function throughEnvoy(response: unknown): { object: Obj; message: Obj } {
+function throughEnvoy(response: object): { object: Obj; message: Obj } {
   const bytes = service.Check!.responseSerialize(response);
   const message = CheckResponse.decode(bytes) as unknown as Obj;
   const object = CheckResponse.toObject(message as protobuf.Message, { enums: String, longs: String, defaults: false, oneofs: true }) as Obj;
@@ -188,6 +188,7 @@ const REQUIRED = ['mcp:tools'];
 const principal: Principal = {
   issuer: 'https://as.example.com',
   subject: 'alice',
+  subjectFingerprint: undefined,
   clientId: 'demo-app',
   scopes: ['mcp:tools', 'profile'],
   expiresAt: Math.floor(Date.now() / 1000) + 3600,
