@@ -18,6 +18,13 @@ export function headerListBytes(rawHeaders: readonly string[]): number {
   return bytes + (rawHeaders.length / 2) * FIELD_OVERHEAD_BYTES;
 }
 
+/** What the guard keeps for one open stream. */
+interface OpenStream {
+  readonly session: Http2Session;
+  /** bytes charged to the stream: {@link STREAM_CHARGE_BYTES}, its headers and what it has sent */
+  held: number;
+}
+
 /**
  * Bounds what open streams may hold on the gRPC listener, and for how long
  * (SPEC §5). grpc-js buffers a message until its last byte arrives, and HTTP/2
@@ -34,17 +41,45 @@ export function headerListBytes(rawHeaders: readonly string[]): number {
  *   each, plus their headers and message bytes) stays under `maxBytes`; past
  *   it, the connection holding the most is closed: the hog goes, not whichever
  *   connection happened to send the last byte.
+ *
+ * This runs for every Check, so a stream costs two listeners shared by all
+ * streams and a map entry, not a timer and closures of its own: every stream
+ * has the same timeout, so one timer, set for the oldest stream still due,
+ * serves them all.
  */
 export class RequestGuard {
   readonly #heldBySession = new Map<Http2Session, number>();
   #held = 0;
+  readonly #open = new Map<ServerHttp2Stream, OpenStream>();
+  /** Streams whose request has a deadline, by when they opened; a map keeps them oldest first. */
+  readonly #due = new Map<ServerHttp2Stream, number>();
+  #sweep: NodeJS.Timeout | undefined;
+  readonly #onData: (this: ServerHttp2Stream, chunk: Buffer) => void;
+  readonly #onClose: (this: ServerHttp2Stream) => void;
 
   constructor(
     readonly maxBytes: number,
     readonly requestTimeoutMs: number,
     /** advertised as SETTINGS_MAX_HEADER_LIST_SIZE, which Node does not enforce on what it receives */
     readonly maxHeaderListBytes: number,
-  ) {}
+    /** milliseconds, monotonic */
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    const guard = this;
+    this.#onData = function (chunk) {
+      const open = guard.#open.get(this);
+      if (!open) return;
+      open.held += chunk.length;
+      guard.#add(open.session, chunk.length);
+      guard.#enforce();
+    };
+    this.#onClose = function () {
+      const open = guard.#open.get(this);
+      guard.#open.delete(this);
+      guard.#due.delete(this);
+      if (open) guard.#add(open.session, -open.held);
+    };
+  }
 
   /** Resets the connection unless its session receives the peer's SETTINGS in time. */
   watchConnection(socket: Socket, session: Http2Session): void {
@@ -66,22 +101,30 @@ export class RequestGuard {
     const headerBytes = headerListBytes(rawHeaders);
     // RFC 9113 §10.5.1: a header list larger than the advertised limit is refused (the stream, not the connection).
     if (headerBytes > this.maxHeaderListBytes) return void stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    let held = STREAM_CHARGE_BYTES + headerBytes;
+    const held = STREAM_CHARGE_BYTES + headerBytes;
+    this.#open.set(stream, { session, held });
     this.#add(session, held);
-    const deadline = setTimeout(() => session.destroy(), this.requestTimeoutMs).unref();
-    const count = (chunk: Buffer) => {
-      held += chunk.length;
-      this.#add(session, chunk.length);
-      this.#enforce();
-    };
-    stream.on('data', count);
-    stream.once('end', () => clearTimeout(deadline));
-    stream.once('close', () => {
-      clearTimeout(deadline);
-      stream.off('data', count);
-      this.#add(session, -held);
-    });
+    this.#due.set(stream, this.now());
+    this.#sweep ??= setTimeout(() => this.#closeOverdue(), this.requestTimeoutMs).unref();
+    stream.on('data', this.#onData);
+    stream.on('close', this.#onClose);
     this.#enforce();
+  }
+
+  /** Closes the connection of every stream whose request is still not whole at its deadline; sets the timer for the next. */
+  #closeOverdue(): void {
+    this.#sweep = undefined;
+    const now = this.now();
+    for (const [stream, opened] of this.#due) {
+      const waited = now - opened;
+      if (waited < this.requestTimeoutMs) {
+        this.#sweep = setTimeout(() => this.#closeOverdue(), this.requestTimeoutMs - waited).unref();
+        return;
+      }
+      this.#due.delete(stream);
+      // 'end' has been emitted: the request arrived whole, and its answer may take as long as it takes.
+      if (!stream.readableEnded) stream.session?.destroy();
+    }
   }
 
   #add(session: Http2Session, bytes: number): void {

@@ -45,6 +45,8 @@ export class GrpcServer {
       ...(options.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs } : {}),
       'grpc.keepalive_time_ms': options.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+      // No channelz service is served: its per-call bookkeeping (closures, timestamps, counters) would be work for no reader.
+      'grpc.enable_channelz': 0,
     });
     this.#server.addService(authorization, handlers);
     this.#health.addToServer(this.#server);

@@ -2,7 +2,7 @@
  * SPEC §5 bounds on what open streams may hold and for how long, on a real
  * node:http2 server on 127.0.0.1:0 wired as src/grpc/server.ts wires grpc-js's
  * (the guard's listeners after the handler's), with real node:http2 clients
- * and raw sockets. The guard's deadlines run on Node's mock timers: time is
+ * and raw sockets. The guard's deadlines run on Node's mock timers and Date: time is
  * moved by hand, never waited for. The whole service under the same attacks
  * is test/security/grpc-half-sent.ts.
  */
@@ -18,9 +18,10 @@ const MAX_HEADER_LIST_BYTES = 4096;
 
 /** An HTTP/2 server that reads each request whole and answers 200 with the bytes it read; `received` reports each chunk. */
 async function guardedServer(t: Test, maxBytes: number) {
-  mock.timers.enable({ apis: ['setTimeout'] });
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   t.teardown(() => mock.timers.reset());
-  const guard = new RequestGuard(maxBytes, TIMEOUT_MS, MAX_HEADER_LIST_BYTES);
+  // The guard's clock is the mocked Date, so its deadlines and its timer move together.
+  const guard = new RequestGuard(maxBytes, TIMEOUT_MS, MAX_HEADER_LIST_BYTES, () => Date.now());
   const server = createServer();
   const received = new EventEmitter();
   let accepted: ServerHttp2Session | undefined;
@@ -145,6 +146,26 @@ t.test('a request not whole within the request timeout closes its connection', a
   mock.timers.tick(1);
   await closed;
   t.not((await half.answered).status, 200);
+});
+
+t.test('each stream\'s deadline runs from its own start, whichever streams opened before it', async (t) => {
+  const { client, serverRead } = await guardedServer(t, 1 << 20);
+  const first = client();
+  send(first.session, 100, false);
+  await serverRead(100);
+  mock.timers.tick(TIMEOUT_MS / 2);
+  const second = client();
+  t.match(await send(second.session, 10).answered, { status: 200 }, 'the second connection serves');
+  send(second.session, 200, false);
+  await serverRead(200);
+  mock.timers.tick(TIMEOUT_MS / 2);
+  await first.closed;
+  t.notOk(second.session.destroyed, 'the later half-sent request is not due yet');
+  mock.timers.tick(TIMEOUT_MS / 2 - 1);
+  t.match(await send(second.session, 10).answered, { status: 200 }, 'one millisecond before its deadline the connection still serves');
+  mock.timers.tick(1);
+  await second.closed;
+  t.pass('closed at its own deadline');
 });
 
 t.test('a whole request whose answer is pending is not cut by the request timeout', async (t) => {
