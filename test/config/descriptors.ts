@@ -21,7 +21,7 @@ function load(env: Record<string, string>, soft: string | undefined) {
       throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
     });
   } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
+    if (error instanceof ConfigError) return [...error.problems]; // a copy: Array.isArray does not narrow a readonly array
     throw error;
   }
 }

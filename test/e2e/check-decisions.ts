@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { decodeJwt, jwtVerify, createRemoteJWKSet } from 'jose';
-import { summarize } from '../fixtures/envoy-client.js';
+import { summarize, type EnvoyCheckInput } from '../fixtures/envoy-client.js';
 import { authorizationServer, bearer, EXCHANGE_CLIENT, serviceEnv, startService, UPSTREAM } from '../fixtures/service.js';
 
 const METADATA = 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp';
@@ -53,10 +53,11 @@ t.test('SPEC §3 rows', async (t) => {
     t.equal(result.headers['www-authenticate'], `Bearer resource_metadata="${METADATA}"`);
   });
 
-  for (const [name, input] of [
+  const twoTokens: Array<[string, EnvoyCheckInput]> = [
     ['repeated header (header_map)', { raw: true, headers: { authorization: [`Bearer ${alice}`, `Bearer ${alice}`] } }],
     ['comma-joined value (headers map)', { headers: { authorization: [`Bearer ${alice}`, 'Bearer other'] } }],
-  ] as const) {
+  ];
+  for (const [name, input] of twoTokens) {
     t.test(`two bearer tokens, ${name} → 400 invalid_request`, async (t) => {
       const response = await service.client.check(input);
       const result = summarize(response);

@@ -17,7 +17,7 @@ t.test('only the server\'s own faults count (SPEC §3)', async (t) => {
 t.test('429s never open it; five faults do, and it probes after a while', async (t) => {
   const clock = new ManualClock();
   const breaker = new CircuitBreaker(clock.now);
-  for (let i = 0; i < 20; i++) await t.rejects(breaker.run(fail(new RateLimitedError(1))), { retryAfterSeconds: 1 });
+  for (let i = 0; i < 20; i++) await t.rejects(breaker.run(fail(new RateLimitedError(1))), { code: 'unavailable', retryAfterSeconds: 1 });
   t.equal(breaker.open, false, 'twenty 429s in a row leave it closed');
   t.equal(await breaker.run(() => Promise.resolve('ok')), 'ok', 'a fresh exchange goes through');
 
