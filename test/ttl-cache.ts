@@ -34,7 +34,7 @@ t.test('a read never extends a lifetime (SPEC §4)', async (t) => {
 t.test('bounded: the least recently used entry is evicted, and the callback hears of evictions only', async (t) => {
   const clock = new ManualClock(1_800_000_000_000);
   let evictions = 0;
-  const cache = createTtlCache<string>(2, clock.now, () => evictions++);
+  const cache = createTtlCache<string>(2, clock.now, { onEvict: () => evictions++ });
   cache.set('a', '1', { ttl: 10_000 });
   cache.set('b', '2', { ttl: 10_000 });
   cache.get('a');
