@@ -41,7 +41,8 @@ export interface ExchangedToken {
  * Turns a fresh exchanged token into what the cache keeps; injected by the app
  * wiring. The app keeps the gRPC transport's encoded allow answer
  * (grpc/encoded-allow.ts), so a hit sends bytes built once and the token is
- * held once, in a buffer of its own; any other transport reads `value`.
+ * held once, packed with other answers in a shared slab it gives back on
+ * `release`; any other transport reads `value`.
  */
 export type KeepExchanged = (value: string, principal: Principal, exchanger: TokenExchanger) => ExchangedToken;
 
