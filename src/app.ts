@@ -8,6 +8,7 @@ import { SharedExchangeCache } from './exchange/shared-cache.js';
 import { RedisStore } from './exchange/shared-store.js';
 import { reportDecision } from './check/report.js';
 import { createCheckHandler } from './grpc/check-handler.js';
+import { AnswerSlabs } from './grpc/answer-slabs.js';
 import { EncodedAllows } from './grpc/encoded-allow.js';
 import { HttpAuthzServer } from './http-authz/server.js';
 import { loadAuthorizationService } from './grpc/protos.js';
@@ -57,8 +58,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const metadataDocument = resourceMetadataDocument(config);
   const metadataPaths = resourceMetadataPaths(config.resourceUrl);
   const responses = new ResponseBuilder(config.resourceUrl, metadataDocument);
-  // The gRPC fast path: the cache keeps each exchanged token as its encoded allow answer, so a hit sends bytes built once.
-  const encoded = new EncodedAllows();
+  // The gRPC fast path: the cache keeps each exchanged token as its encoded allow answer, so a hit sends bytes built once;
+  // the answers' bytes are packed into one process-wide set of slabs, and go back to it when the cache lets an answer go.
+  const encoded = new EncodedAllows(new AnswerSlabs());
   // SPEC §4b: the shared tier behind the local cache; it connects in the background and never decides a Check.
   const sharedConfig = config.sharedCache;
   const sharedStore = sharedConfig && new RedisStore(sharedConfig, clock, (error) => shared?.connectionError(error));

@@ -34,7 +34,7 @@ t.test('a read never extends a lifetime (SPEC §4)', async (t) => {
 t.test('bounded: the least recently used entry is evicted, and the callback hears of evictions only', async (t) => {
   const clock = new ManualClock(1_800_000_000_000);
   let evictions = 0;
-  const cache = createTtlCache<string>(2, clock.now, () => evictions++);
+  const cache = createTtlCache<string>(2, clock.now, { onEvict: () => evictions++ });
   cache.set('a', '1', { ttl: 10_000 });
   cache.set('b', '2', { ttl: 10_000 });
   cache.get('a');
@@ -57,4 +57,23 @@ t.test('without a callback, evicting still works', async (t) => {
   cache.set('b', 2, { ttl: 1000 });
   t.equal(cache.get('a'), undefined);
   t.equal(cache.get('b'), 2);
+});
+
+t.test('onRemove hears of every entry that leaves, whichever way, once', async (t) => {
+  const clock = new ManualClock(1_800_000_000_000);
+  const removed: string[] = [];
+  let evictions = 0;
+  const cache = createTtlCache<string>(2, clock.now, { onEvict: () => evictions++, onRemove: (value) => removed.push(value) });
+  cache.set('a', 'evicted', { ttl: 10_000 });
+  cache.set('b', 'replaced', { ttl: 10_000 });
+  cache.set('c', 'deleted', { ttl: 10_000 });
+  cache.set('b', 'expired', { ttl: 1000 });
+  cache.delete('c');
+  cache.set('d', 'kept', { ttl: 10_000 });
+  clock.advance(1001);
+  t.equal(cache.get('b'), undefined);
+  t.same(removed, ['evicted', 'replaced', 'deleted', 'expired'], 'evicted, overwritten, deleted, expired: in that order');
+  t.equal(evictions, 1, 'of which one eviction');
+  cache.set('d', 'kept', { ttl: 10_000 });
+  t.equal(removed.length, 4, 'setting the very same value again removes nothing');
 });

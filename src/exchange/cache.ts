@@ -29,13 +29,20 @@ export function cacheLifetimeMs(result: ExchangeResult, principal: Principal, fa
 /** What the cache keeps for an exchanged token: the token, possibly in a form ready to send. */
 export interface ExchangedToken {
   readonly value: string;
+  /**
+   * The cache no longer holds this: called once, whichever way it left (evicted,
+   * expired, replaced by a refresh), or at once for an answer never cached
+   * (a lifetime of zero or less). Whoever still has it may go on using it.
+   */
+  release?(): void;
 }
 
 /**
  * Turns a fresh exchanged token into what the cache keeps; injected by the app
  * wiring. The app keeps the gRPC transport's encoded allow answer
  * (grpc/encoded-allow.ts), so a hit sends bytes built once and the token is
- * held once, in a buffer of its own; any other transport reads `value`.
+ * held once, packed with other answers in a shared slab it gives back on
+ * `release`; any other transport reads `value`.
  */
 export type KeepExchanged = (value: string, principal: Principal, exchanger: TokenExchanger) => ExchangedToken;
 
@@ -85,7 +92,7 @@ export class ExchangeCache {
     /** SPEC §4b: local → shared → token endpoint, when REDIS_URL is set */
     private readonly shared?: SharedExchangeCache,
   ) {
-    this.#entries = createTtlCache<ExchangedToken>(max, clock, () => metrics.cacheEviction());
+    this.#entries = createTtlCache<ExchangedToken>(max, clock, { onEvict: () => metrics.cacheEviction(), onRemove: (kept) => kept.release?.() });
     this.#held = createTtlCache<Held>(Math.min(max, HELD_MAX), clock);
   }
 
@@ -123,6 +130,7 @@ export class ExchangeCache {
       const ttl = cacheLifetimeMs(result, principal, this.fallbackTtlSeconds, now);
       const kept = this.keep(result.accessToken, principal, exchanger);
       if (ttl > 0) this.#entries.set(key, kept, { ttl });
+      else kept.release?.();
       this.shared?.set(entryName(token, exchanger.identity, actorToken), result.accessToken, ttl);
       return kept;
     } catch (error) {
