@@ -1,9 +1,10 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Config } from '../config/model.js';
 import { AUTHORIZATION_SERVICE } from './protos.js';
+import { unaryFastPath } from './fast-check.js';
 import { RequestGuard } from './request-guard.js';
 
 /** Node's (and HTTP/2's) initial connection window. */
@@ -31,6 +32,8 @@ export class GrpcServer {
   readonly #health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
 
   readonly #windowBytes: number;
+  /** Takes a plain `Authorization/Check` stream off grpc-js (fast-check.ts); false for anything else. */
+  readonly #fastCheck: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
 
   constructor(authorization: ServiceDefinition, handlers: UntypedServiceImplementation, options: GrpcServerOptions) {
     this.#windowBytes = options.connectionWindowBytes;
@@ -47,6 +50,14 @@ export class GrpcServer {
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
       // No channelz service is served: its per-call bookkeeping (closures, timestamps, counters) would be work for no reader.
       'grpc.enable_channelz': 0,
+    });
+    const check = authorization.Check!;
+    this.#fastCheck = unaryFastPath({
+      path: check.path,
+      requestDeserialize: check.requestDeserialize,
+      responseSerialize: check.responseSerialize,
+      handler: handlers.Check as Parameters<typeof unaryFastPath>[0]['handler'],
+      maxMessageBytes: options.maxMessageBytes,
     });
     this.#server.addService(authorization, handlers);
     this.#health.addToServer(this.#server);
@@ -91,10 +102,22 @@ export class GrpcServer {
         if (accepted) this.#guard.watchConnection(socket, accepted);
         accepted = undefined;
       });
-      // After grpc-js's own 'stream' listener (added at bind), which pauses the stream.
-      http2Server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: unknown, rawHeaders: string[]) => this.#guard.watch(stream, rawHeaders));
+      // Check's plain case is served on the stream itself (fast-check.ts); everything else goes to grpc-js's own listener
+      // (added at bind), which pauses the stream. The guard comes after either.
+      const grpcListeners = http2Server.listeners('stream') as Array<(...args: unknown[]) => void>;
+      http2Server.removeAllListeners('stream');
+      http2Server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+        if (this.#fastCheck(stream, headers)) this.#streamOpened(stream);
+        else for (const listener of grpcListeners) listener.call(http2Server, stream, headers, flags, rawHeaders);
+        this.#guard.watch(stream, rawHeaders);
+      });
       if (this.#windowBytes > DEFAULT_WINDOW_BYTES) http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(this.#windowBytes));
     }
+  }
+
+  /** grpc-js counts a session's open streams for its idle timeout (`grpc.max_connection_idle_ms`); a stream it never saw must be counted too. */
+  #streamOpened(stream: ServerHttp2Stream): void {
+    (this.#server as unknown as { onStreamOpened(stream: ServerHttp2Stream): void }).onStreamOpened(stream);
   }
 
   setServing(serving: boolean): void {
