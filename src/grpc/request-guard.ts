@@ -91,9 +91,10 @@ export class RequestGuard {
   }
 
   /**
-   * Counts one stream until it closes. Must run after grpc-js's own 'stream'
-   * listener: grpc-js pauses the stream, so the 'data' listener added here
-   * observes its reads without starting the flow itself.
+   * Counts one stream until it closes. Must run after the stream's reader is
+   * attached (grpc-js's own 'stream' listener, which pauses the stream, or the
+   * Check fast path's), so the 'data' listener added here observes its reads
+   * without starting the flow itself.
    */
   watch(stream: ServerHttp2Stream, rawHeaders: readonly string[]): void {
     const session = stream.session;

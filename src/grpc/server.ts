@@ -90,6 +90,7 @@ export class GrpcServer {
   #boundListeners(): void {
     const servers = (this.#server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
     if (!servers) throw new Error('grpc-js no longer exposes its HTTP/2 servers: the listener cannot be bounded');
+    if (typeof (this.#server as unknown as { onStreamOpened?: unknown }).onStreamOpened !== 'function') throw new Error('grpc-js no longer counts streams through onStreamOpened: Check cannot be served beside it');
     for (const http2Server of servers.keys()) {
       if (this.#bounded.has(http2Server)) continue;
       this.#bounded.add(http2Server);
