@@ -75,10 +75,15 @@ export function unaryFastPath<Request, Response>(method: UnaryMethod<Request, Re
         return fail(GrpcStatus.INTERNAL, 'Error deserializing request');
       }
       const call = { request, getDeadline: () => deadline } as unknown as ServerUnaryCall<Request, Response>;
-      method.handler(call, (error, response) => {
+      const respond: sendUnaryData<Response> = (error, response) => {
         if (!answerable(stream)) return; // the caller reset the stream or the connection went: no one to answer
         if (error || response == null) return fail(error?.code ?? GrpcStatus.INTERNAL, error?.details ?? 'no response');
-        const message = method.responseSerialize(response);
+        let message: Buffer;
+        try {
+          message = method.responseSerialize(response);
+        } catch {
+          return fail(GrpcStatus.INTERNAL, 'Error serializing response');
+        }
         const frame = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
         frame[0] = 0;
         frame.writeUInt32BE(message.length, 1);
@@ -86,7 +91,13 @@ export function unaryFastPath<Request, Response>(method: UnaryMethod<Request, Re
         stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
         stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
         stream.end(frame);
-      });
+      };
+      // As grpc-js does: a handler that throws is the server's fault (INTERNAL), never the process's end.
+      try {
+        method.handler(call, respond);
+      } catch {
+        fail(GrpcStatus.INTERNAL, 'the handler failed');
+      }
     });
     return true;
   };

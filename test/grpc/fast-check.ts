@@ -28,7 +28,10 @@ async function fastServer(t: Test, answer: (request: string, callback: (error: {
       if (bytes.includes(0xff)) throw new Error('not a message');
       return bytes.toString('utf8');
     },
-    responseSerialize: (response) => Buffer.from(response, 'utf8'),
+    responseSerialize: (response) => {
+      if (response === 'cannot serialize') throw new Error('not a message');
+      return Buffer.from(response, 'utf8');
+    },
     handler: (call, callback) => {
       seen.push({ request: call.request, deadline: Number(call.getDeadline()) });
       answer(call.request, (error, response) => (error ? callback(error as never) : callback(null, response)));
@@ -174,6 +177,17 @@ t.test('anything but exactly one uncompressed, decodable message is INTERNAL, ne
   }
   t.equal(seen.length, 0);
   t.equal(statusOf(await call(client, frame(Buffer.from('ok')))).code, 0, 'the connection serves the next call');
+});
+
+t.test('a handler that throws, or a response that does not serialize, is INTERNAL and the server goes on', async (t) => {
+  const { session } = await fastServer(t, (request, callback) => {
+    if (request === 'throw') throw new Error('handler bug');
+    callback(null, request === 'unserializable' ? 'cannot serialize' : `echo:${request}`);
+  });
+  const client = session();
+  t.equal(statusOf(await call(client, frame(Buffer.from('throw')))).code, GrpcStatus.INTERNAL);
+  t.equal(statusOf(await call(client, frame(Buffer.from('unserializable')))).code, GrpcStatus.INTERNAL);
+  t.same(statusOf(await call(client, frame(Buffer.from('next')))), { code: 0, message: 'OK' });
 });
 
 t.test('a handler\'s error is answered with its status', async (t) => {
