@@ -7,11 +7,11 @@
  * gRPC test (test/grpc/wire-compat.ts proves the bytes against Envoy's protos).
  */
 import { once } from 'node:events';
-import { connect, createServer, type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer, type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { credentials, Client, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import t, { type Test } from 'tap';
 import { deadlineOf, unaryFastPath } from '../../src/grpc/fast-check.js';
+import { listenLoopback } from '../fixtures/http2-loopback.js';
 
 const PATH = '/test.Echo/Call';
 const MAX = 64;
@@ -43,20 +43,7 @@ async function fastServer(t: Test, answer: (request: string, callback: (error: {
     streams.push(stream);
     if (!take(stream, headers)) stream.respond({ ':status': 404, 'x-not-taken': '1' }, { endStream: true });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const sessions: ClientHttp2Session[] = [];
-  t.teardown(async () => {
-    for (const session of sessions) session.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const session = () => {
-    const opened = connect(`http://127.0.0.1:${port}`);
-    opened.on('error', () => {});
-    sessions.push(opened);
-    return opened;
-  };
+  const { port, connect: session } = await listenLoopback(t, server);
   return { port, seen, session, streams };
 }
 

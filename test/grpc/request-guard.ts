@@ -7,11 +7,12 @@
  * is test/security/grpc-half-sent.ts.
  */
 import { EventEmitter, once } from 'node:events';
-import { connect as connectHttp2, constants, createServer, type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
+import { constants, createServer, type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { mock } from 'node:test';
 import t, { type Test } from 'tap';
 import { headerListBytes, RequestGuard, STREAM_CHARGE_BYTES } from '../../src/grpc/request-guard.js';
+import { listenLoopback } from '../fixtures/http2-loopback.js';
 
 const TIMEOUT_MS = 10_000;
 const MAX_HEADER_LIST_BYTES = 4096;
@@ -50,18 +51,9 @@ async function guardedServer(t: Test, maxBytes: number) {
     });
     guard.watch(stream, rawHeaders);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const sessions: ClientHttp2Session[] = [];
-  t.teardown(async () => {
-    for (const session of sessions) session.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  const { port, connect } = await listenLoopback(t, server);
   const client = () => {
-    const session = connectHttp2(`http://127.0.0.1:${port}`);
-    session.on('error', () => {});
-    sessions.push(session);
+    const session = connect();
     return { session, closed: new Promise<void>((resolve) => session.once('close', () => resolve())) };
   };
   /** Waits until the server has read `bytes` bytes of one stream. */
