@@ -1,4 +1,4 @@
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { sendUnaryData } from '@grpc/grpc-js';
 import type { CheckRequest } from '../request/check-request.js';
 import { GRPC_OK, OUTCOMES } from '../check/outcomes.js';
 import type { CheckPipeline, Decision } from '../check/pipeline.js';
@@ -13,6 +13,7 @@ import type { CheckSpan, Tracing } from '../ops/tracing.js';
 import { requestView } from '../request/view.js';
 import { exceedsHeaderLimits } from './codec.js';
 import type { EncodedAllows } from './encoded-allow.js';
+import type { UnaryCall } from './fast-check.js';
 
 const HEADERS_TOO_LARGE = new AuthzError('headers_too_large', 'the request has too many or too large headers');
 
@@ -35,7 +36,7 @@ export function createCheckHandler(pipeline: Pick<CheckPipeline, 'decide'>, resp
     return callback(null, decision.allowed ? encoded.allowEncoded(decision.exchanged, decision.principal, decision.exchanger.target.header) : responses.deny(decision.error));
   };
 
-  return (call: ServerUnaryCall<CheckRequest, CheckResponse | Buffer>, callback: sendUnaryData<CheckResponse | Buffer>): void => {
+  return (call: UnaryCall<CheckRequest>, callback: sendUnaryData<CheckResponse | Buffer>): void => {
     const started = performance.now();
     metrics.grpcStarted();
     const request = call.request ?? {};

@@ -1,12 +1,15 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 
+/** What a unary handler reads of its call: the same on grpc-js's calls and on the fast path's. */
+export type UnaryCall<Request> = Pick<ServerUnaryCall<Request, unknown>, 'request' | 'getDeadline'>;
+
 /** What the fast path needs of the unary method it serves: grpc-js's own method definition and handler. */
 export interface UnaryMethod<Request, Response> {
   readonly path: string;
   readonly requestDeserialize: (bytes: Buffer) => Request;
   readonly responseSerialize: (response: Response) => Buffer;
-  readonly handler: (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => void;
+  readonly handler: (call: UnaryCall<Request>, callback: sendUnaryData<Response>) => void;
   /** the listener's `GRPC_MAX_MESSAGE_BYTES` */
   readonly maxMessageBytes: number;
 }
@@ -74,7 +77,7 @@ export function unaryFastPath<Request, Response>(method: UnaryMethod<Request, Re
       } catch {
         return fail(GrpcStatus.INTERNAL, 'Error deserializing request');
       }
-      const call = { request, getDeadline: () => deadline } as unknown as ServerUnaryCall<Request, Response>;
+      const call: UnaryCall<Request> = { request, getDeadline: () => deadline };
       const respond: sendUnaryData<Response> = (error, response) => {
         if (!answerable(stream)) return; // the caller reset the stream or the connection went: no one to answer
         if (error || response == null) return fail(error?.code ?? GrpcStatus.INTERNAL, error?.details ?? 'no response');

@@ -23,6 +23,10 @@ interface OpenStream {
   readonly session: Http2Session;
   /** bytes charged to the stream: {@link STREAM_CHARGE_BYTES}, its headers and what it has sent */
   held: number;
+  /** when it opened (the guard's clock) */
+  readonly opened: number;
+  /** its request deadline has been checked: whole by then, it may wait for its answer as long as it takes */
+  checked: boolean;
 }
 
 /**
@@ -50,9 +54,8 @@ interface OpenStream {
 export class RequestGuard {
   readonly #heldBySession = new Map<Http2Session, number>();
   #held = 0;
+  /** Open streams; a map keeps them in the order they opened, so the oldest comes first. */
   readonly #open = new Map<ServerHttp2Stream, OpenStream>();
-  /** Streams whose request has a deadline, by when they opened; a map keeps them oldest first. */
-  readonly #due = new Map<ServerHttp2Stream, number>();
   #sweep: NodeJS.Timeout | undefined;
   readonly #onData: (this: ServerHttp2Stream, chunk: Buffer) => void;
   readonly #onClose: (this: ServerHttp2Stream) => void;
@@ -76,7 +79,6 @@ export class RequestGuard {
     this.#onClose = function () {
       const open = guard.#open.get(this);
       guard.#open.delete(this);
-      guard.#due.delete(this);
       if (open) guard.#add(open.session, -open.held);
     };
   }
@@ -103,9 +105,8 @@ export class RequestGuard {
     // RFC 9113 §10.5.1: a header list larger than the advertised limit is refused (the stream, not the connection).
     if (headerBytes > this.maxHeaderListBytes) return void stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
     const held = STREAM_CHARGE_BYTES + headerBytes;
-    this.#open.set(stream, { session, held });
+    this.#open.set(stream, { session, held, opened: this.now(), checked: false });
     this.#add(session, held);
-    this.#due.set(stream, this.now());
     this.#sweep ??= setTimeout(() => this.#closeOverdue(), this.requestTimeoutMs).unref();
     stream.on('data', this.#onData);
     stream.on('close', this.#onClose);
@@ -116,13 +117,14 @@ export class RequestGuard {
   #closeOverdue(): void {
     this.#sweep = undefined;
     const now = this.now();
-    for (const [stream, opened] of this.#due) {
-      const waited = now - opened;
+    for (const [stream, open] of this.#open) {
+      if (open.checked) continue; // past its deadline already, whole in time: waiting for its answer
+      const waited = now - open.opened;
       if (waited < this.requestTimeoutMs) {
         this.#sweep = setTimeout(() => this.#closeOverdue(), this.requestTimeoutMs - waited).unref();
         return;
       }
-      this.#due.delete(stream);
+      open.checked = true;
       // 'end' has been emitted: the request arrived whole, and its answer may take as long as it takes.
       if (!stream.readableEnded) stream.session?.destroy();
     }
