@@ -1,6 +1,21 @@
-/** Something that keeps bytes from {@link AnswerSlabs}; a compaction replaces `bytes` with a view of an identical copy. */
+/**
+ * Something that keeps bytes from {@link AnswerSlabs}: where they are, not a
+ * view of them (a view is an object of about 100 bytes; the slab is shared), so
+ * a view is made when the bytes are read ({@link bytesOf}). A compaction moves
+ * the owner: it points it at an identical copy.
+ */
 export interface SlabOwner {
-  bytes: Buffer;
+  /** the slab the bytes are in, whole */
+  memory: Buffer;
+  /** where they start in `memory` */
+  start: number;
+  /** where they end in `memory` */
+  end: number;
+}
+
+/** The owner's bytes, as a view of its slab. */
+export function bytesOf(owner: SlabOwner): Buffer {
+  return owner.memory.subarray(owner.start, owner.end);
 }
 
 /** The default slab: a few hundred kept answers of a usual size. */
@@ -20,12 +35,13 @@ class Slab {
   constructor(readonly memory: Buffer) {}
 
   place(size: number, owner: SlabOwner): Buffer {
-    const start = this.top;
-    this.top += size;
+    owner.memory = this.memory;
+    owner.start = this.top;
+    owner.end = this.top += size;
     this.live += size;
     this.owners.push(owner);
-    this.starts.push(start);
-    return this.memory.subarray(start, this.top);
+    this.starts.push(owner.start);
+    return bytesOf(owner);
   }
 
   /** The slot whose bytes start at `start`, or -1. */
@@ -76,17 +92,17 @@ export class AnswerSlabs {
     this.#current = this.#open(slabBytes);
   }
 
-  /** `size` bytes for `owner`, a view into a slab; the owner keeps it as its `bytes` until {@link release}. */
+  /** Places `size` bytes for `owner` (sets its `memory`, `start` and `end`) until {@link release}; returns them as a view, to be written. */
   allocate(size: number, owner: SlabOwner): Buffer {
     if (!Number.isSafeInteger(size) || size < 1) throw new TypeError('an answer has at least one byte');
     if (size > this.#slabBytes / 4) return this.#open(size).place(size, owner);
     return this.#bump(size, owner);
   }
 
-  /** The owner no longer needs its bytes (its current `bytes`); releasing again, or bytes not from here, does nothing. */
+  /** The owner no longer needs its bytes (where it now points); releasing again, or bytes not from here, does nothing. */
   release(owner: SlabOwner): void {
-    const slab = this.#slabs.get(owner.bytes.buffer);
-    const slot = slab ? slab.slot(owner.bytes.byteOffset) : -1;
+    const slab = this.#slabs.get(owner.memory.buffer);
+    const slot = slab ? slab.slot(owner.start) : -1;
     if (!slab || slot < 0 || slab.owners[slot] !== owner) return;
     slab.owners[slot] = undefined;
     slab.live -= slab.end(slot) - slab.starts[slot]!;
@@ -134,9 +150,7 @@ export class AnswerSlabs {
       if (owner === undefined) return;
       const start = slab.starts[slot]!;
       const end = slab.end(slot);
-      const moved = this.#bump(end - start, owner);
-      slab.memory.copy(moved, 0, start, end);
-      owner.bytes = moved;
+      slab.memory.copy(this.#bump(end - start, owner), 0, start, end);
     });
   }
 }

@@ -1,26 +1,39 @@
 import type { ExchangedToken } from '../exchange/cache.js';
 import { checkedToken, DEFAULT_HEADER, metadataFields, type TargetHeader } from '../check/response.js';
 import type { Principal } from '../validation/principal.js';
-import { AnswerSlabs, type SlabOwner } from './answer-slabs.js';
+import { AnswerSlabs, bytesOf, type SlabOwner } from './answer-slabs.js';
 import { AllowEncoder, encodeStruct } from './codec.js';
+import { packToken, unpackToken, unpackTokenInto } from './packed-token.js';
 
 function sameHeader(a: TargetHeader, b: TargetHeader): boolean {
   return a.name === b.name && a.prefix === b.prefix && a.remove.length === b.remove.length && a.remove.every((name, i) => name === b.remove[i]);
 }
 
-/** What an answer holds before its first encoding. */
+/** Where an answer points before its first encoding. */
 const NO_BYTES = Buffer.alloc(0);
 
 /**
- * An exchanged token kept as the encoded allow answer that carries it: a cache
- * hit sends these bytes as they are. The bytes live in the answer slabs
- * (grpc/answer-slabs.ts) while the cache holds the answer; a compaction may
- * move them, which changes `bytes` only (the token's offsets are the answer's).
+ * An exchanged token kept as the encoded allow answer that carries it, built
+ * once: a cache hit sends these bytes. The bytes live in the answer slabs
+ * (grpc/answer-slabs.ts) while the cache holds the answer, which keeps where
+ * they are rather than a view of them (one object less per cached user); a
+ * compaction may move them, which changes only where.
+ *
+ * A token of base64url segments (a JWT) is kept packed (grpc/packed-token.ts),
+ * a quarter smaller: a hit then copies the answer out with the token's text
+ * written back, about a microsecond, for some 200 bytes less per cached user.
+ * Any other token is kept as text, and a hit sends the kept bytes themselves.
  */
 class EncodedAllow implements ExchangedToken, SlabOwner {
-  bytes: Buffer = NO_BYTES;
+  memory: Buffer = NO_BYTES;
+  start = 0;
+  end = 0;
+  /** where the token starts in the answer (and in the kept bytes) */
   #tokenStart = 0;
+  /** where the token ends in the answer */
   #tokenEnd = 0;
+  /** where the packed token ends in the kept bytes, or 0 when the token is kept as text */
+  #packedEnd = 0;
   /** where the bytes are kept; none once the cache has let go */
   #slabs: AnswerSlabs | undefined;
 
@@ -37,8 +50,20 @@ class EncodedAllow implements ExchangedToken, SlabOwner {
     this.#encode(slabs, encoder, token);
   }
 
+  /** The answer's bytes: a view of the kept bytes, or a copy with the packed token written out as text. */
+  get bytes(): Buffer {
+    if (this.#packedEnd === 0) return bytesOf(this);
+    const { memory, start, end } = this;
+    const answer = Buffer.allocUnsafe(this.#tokenEnd + (end - start - this.#packedEnd));
+    memory.copy(answer, 0, start, start + this.#tokenStart);
+    const tokenEnd = unpackTokenInto(memory, start + this.#tokenStart, answer, this.#tokenStart);
+    memory.copy(answer, tokenEnd, start + this.#packedEnd, end);
+    return answer;
+  }
+
   get value(): string {
-    return this.bytes.toString('utf8', this.#tokenStart, this.#tokenEnd);
+    if (this.#packedEnd !== 0) return unpackToken(this.memory, this.start + this.#tokenStart);
+    return this.memory.toString('utf8', this.start + this.#tokenStart, this.start + this.#tokenEnd);
   }
 
   /** True while the cache holds this answer (until {@link release}). */
@@ -63,11 +88,25 @@ class EncodedAllow implements ExchangedToken, SlabOwner {
     this.#slabs = undefined;
   }
 
+  /** The slabs point this answer at its bytes as they allocate them. */
   #encode(slabs: AnswerSlabs, encoder: AllowEncoder, token: string): void {
-    const encoded = encoder.encode(token, encodeStruct(metadataFields(this.principal)), (size) => slabs.allocate(size, this));
-    this.bytes = encoded.bytes;
-    this.#tokenStart = encoded.tokenStart;
-    this.#tokenEnd = encoded.tokenEnd;
+    const metadata = encodeStruct(metadataFields(this.principal));
+    const packed = packToken(token);
+    if (!packed) {
+      const encoded = encoder.encode(token, metadata, (size) => slabs.allocate(size, this));
+      this.#tokenStart = encoded.tokenStart;
+      this.#tokenEnd = encoded.tokenEnd;
+      this.#packedEnd = 0;
+      return;
+    }
+    const { bytes: answer, tokenStart, tokenEnd } = encoder.encode(token, metadata);
+    const kept = slabs.allocate(tokenStart + packed.length + (answer.length - tokenEnd), this);
+    answer.copy(kept, 0, 0, tokenStart);
+    packed.copy(kept, tokenStart);
+    answer.copy(kept, tokenStart + packed.length, tokenEnd);
+    this.#tokenStart = tokenStart;
+    this.#tokenEnd = tokenEnd;
+    this.#packedEnd = tokenStart + packed.length;
   }
 }
 
@@ -90,7 +129,7 @@ export class EncodedAllows {
     return new EncodedAllow(this.slabs, header, principal, this.#encoder(header), checkedToken(value));
   }
 
-  /** The allowed answer for the gRPC path; bytes kept by the cache are sent as they are. */
+  /** The allowed answer for the gRPC path: what the cache kept, as kept (or with its packed token written back out as text). */
   allowEncoded(exchanged: ExchangedToken, principal: Principal, header: TargetHeader = DEFAULT_HEADER): Buffer {
     // After a reload the target's header is a new object; when it says the same, the kept bytes still hold.
     if (exchanged instanceof EncodedAllow && exchanged.header !== header && sameHeader(exchanged.header, header)) exchanged.header = header;

@@ -1,13 +1,30 @@
 import t, { type Test } from 'tap';
-import { AnswerSlabs, SLAB_BYTES, type SlabOwner } from '../../src/grpc/answer-slabs.js';
+import { AnswerSlabs, bytesOf, SLAB_BYTES, type SlabOwner } from '../../src/grpc/answer-slabs.js';
 
 const SLAB = 4096;
 
-/** An owner as the cache's answers are: it keeps whatever view it was last handed. */
+/** An owner as the cache's answers are: it keeps wherever it was last pointed. */
 interface Owner extends SlabOwner {
   readonly id: number;
-  /** every view this owner was ever handed, to check none of them changed */
+  /** a view of every place this owner was ever pointed at, to check none of them changed */
   readonly seen: Buffer[];
+  /** its bytes, read as the answers read them */
+  readonly bytes: Buffer;
+}
+
+const NOWHERE = Buffer.alloc(0);
+
+function owner(id: number): Owner {
+  return {
+    id,
+    seen: [],
+    memory: NOWHERE,
+    start: 0,
+    end: 0,
+    get bytes() {
+      return bytesOf(this);
+    },
+  };
 }
 
 /** A byte pattern that differs between owners and along each owner's bytes. */
@@ -16,16 +33,19 @@ function pattern(id: number, size: number): Buffer {
 }
 
 function allocate(slabs: AnswerSlabs, id: number, size: number): Owner {
-  const owner: Owner = { id, seen: [], bytes: Buffer.alloc(0) };
-  owner.bytes = slabs.allocate(size, owner);
-  pattern(id, size).copy(owner.bytes);
-  owner.seen.push(owner.bytes);
-  return owner;
+  const placed = owner(id);
+  const written = slabs.allocate(size, placed);
+  pattern(id, size).copy(written);
+  placed.seen.push(placed.bytes);
+  return placed;
 }
 
-/** Records views a compaction handed out since the last look. */
+/** Records the places a compaction moved owners to since the last look. */
 function look(owners: Iterable<Owner>): void {
-  for (const owner of owners) if (owner.seen.at(-1) !== owner.bytes) owner.seen.push(owner.bytes);
+  for (const owner of owners) {
+    const last = owner.seen.at(-1)!;
+    if (last.buffer !== owner.memory.buffer || last.byteOffset !== owner.memory.byteOffset + owner.start) owner.seen.push(owner.bytes);
+  }
 }
 
 /** A deterministic sequence in [0, 1). */
@@ -119,8 +139,9 @@ t.test('release is idempotent, and ignores bytes that are not from the slabs', a
   slabs.release(a);
   slabs.release(a);
   t.equal(slabs.liveBytes, 200, 'a second release gives nothing back twice');
-  slabs.release({ bytes: Buffer.from('not from here') });
-  slabs.release({ bytes: b.bytes });
+  const notFromHere = Buffer.from('not from here');
+  slabs.release({ memory: notFromHere, start: 0, end: notFromHere.length });
+  slabs.release({ memory: b.memory, start: b.start, end: b.end });
   t.equal(slabs.liveBytes, 200, 'another owner cannot release b’s bytes');
   slabs.release(b);
   t.equal(slabs.liveBytes, 0);
@@ -128,8 +149,8 @@ t.test('release is idempotent, and ignores bytes that are not from the slabs', a
 
 t.test('misuse fails at once', async (t) => {
   const slabs = new AnswerSlabs();
-  t.throws(() => slabs.allocate(0, { bytes: Buffer.alloc(0) }), TypeError, 'an empty answer would share its start with the next');
-  t.throws(() => slabs.allocate(1.5, { bytes: Buffer.alloc(0) }), TypeError);
+  t.throws(() => slabs.allocate(0, owner(1)), TypeError, 'an empty answer would share its start with the next');
+  t.throws(() => slabs.allocate(1.5, owner(2)), TypeError);
   t.throws(() => new AnswerSlabs(2), TypeError);
   t.equal(slabs.heldBytes, SLAB_BYTES, 'one slab of the default size');
 });
