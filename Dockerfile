@@ -27,6 +27,11 @@ LABEL org.opencontainers.image.title="token-exchange-authz" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="${IMAGE_SOURCE}"
 ENV NODE_ENV=production
+# At most two glibc malloc arenas: otherwise each of Node's threads that
+# allocates (libuv's pool, V8's platform workers) may get one, and each keeps
+# memory freed in it (9 MB less at 100,000 cached exchanges: README "Memory").
+# The young-generation bound is a node flag: see CMD.
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
@@ -45,4 +50,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 9002) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exactly `npm start` (package.json), without npm in the signal path: SIGTERM
 # reaches node directly and the service drains for SHUTDOWN_GRACE_MS.
-CMD ["node", "dist/main.js"]
+# --max-semi-space-size=8: V8's young generation at half its default (8 MB
+# semi-spaces), 14 MB less at 100,000 cached exchanges (README "Memory").
+CMD ["node", "--max-semi-space-size=8", "dist/main.js"]

@@ -55,6 +55,7 @@ export async function startNullServer(outDir, { workers = 1, tokenLength, label 
 export function serviceEnv(as, overrides = {}) {
   const env = {
     ...baseEnv(),
+    ...shippedEnv(),
     MCP_RESOURCE_URL: RESOURCE,
     AUTHORIZATION_SERVER_URL: as.issuer,
     CLIENT_ID: EXCHANGE_CLIENT.id,
@@ -70,7 +71,27 @@ export function serviceEnv(as, overrides = {}) {
 }
 
 /**
- * Starts `node [nodeArgs] dist/main.js` with `env` on fresh ports and waits for
+ * The node flags `npm start` runs the service with (the image's CMD is the
+ * same, test/deploy/dockerfile.ts), from the package.json beside the build
+ * under test: the bench measures the service as shipped.
+ */
+export function shippedNodeArgs() {
+  const start = JSON.parse(readFileSync(join(distDir(), '..', 'package.json'), 'utf8')).scripts.start.split(' ');
+  return start.slice(1, start.indexOf('dist/main.js'));
+}
+
+/**
+ * The environment the image sets for the service (the Dockerfile's last
+ * stage's `ENV` lines, such as MALLOC_ARENA_MAX): with {@link shippedNodeArgs},
+ * the service runs here as the image runs it.
+ */
+export function shippedEnv() {
+  const runtime = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split(/^FROM /m).at(-1);
+  return Object.fromEntries([...runtime.matchAll(/^ENV ([A-Za-z_][A-Za-z0-9_]*)=(\S+)$/gm)].map(([, name, value]) => [name, value]));
+}
+
+/**
+ * Starts `node [shipped flags] [nodeArgs] dist/main.js` with `env` on fresh ports and waits for
  * /readyz. Resolves { started: true, … } or, when the process exits first
  * (a configuration error: exit code 78), { started: false, exit, output }.
  */
@@ -80,7 +101,7 @@ export async function startService(outDir, env, { label = 'service', nodeArgs = 
   const eldFile = join(outDir, `eld-${label}`);
   const fullEnv = { ...env, GRPC_PORT: String(grpcPort), HTTP_PORT: String(httpPort) };
   if (eld) Object.assign(fullEnv, { BENCH_ELD_FILE: eldFile, BENCH_ELD_RESOLUTION_MS: '10', ...(gc ? { BENCH_ELD_GC: '1' } : {}) });
-  const args = [...(eld ? ['--import', ELD_PRELOAD] : []), ...(eld && gc ? ['--expose-gc'] : []), ...nodeArgs, join(distDir(), 'main.js')];
+  const args = [...(eld ? ['--import', ELD_PRELOAD] : []), ...(eld && gc ? ['--expose-gc'] : []), ...shippedNodeArgs(), ...nodeArgs, join(distDir(), 'main.js')];
   const handle = startProcess({ name: label, args, env: fullEnv, cwd: ROOT, logFile: join(outDir, 'logs', `${label}.log`) });
   const base = `http://127.0.0.1:${httpPort}`;
   const deadline = Date.now() + readyTimeoutMs;

@@ -8,6 +8,8 @@ import { dockerfileProblems, dockerIgnored, parseDockerfile, pruneAfterBuild, ty
 import { numericDefault, readRepoFile, repoFileExists } from './fixtures/repo.js';
 
 const dockerfile = readRepoFile('Dockerfile');
+/** The image's command as the Dockerfile writes it: `npm start`'s, node flags included. */
+const SHIPPED_CMD = `CMD ${JSON.stringify(JSON.parse(readRepoFile('package.json')).scripts.start.split(' ')).replaceAll(',', ', ')}`;
 const context: DockerfileContext = {
   packageJson: JSON.parse(readRepoFile('package.json')),
   tsconfig: JSON.parse(readRepoFile('tsconfig.json')),
@@ -41,6 +43,9 @@ t.test('the Dockerfile has every required property', async (t) => {
   const stages = parseDockerfile(dockerfile);
   t.ok(stages.length >= 2, 'multi-stage');
   t.same(stages.at(-1)!.instructions.find((i) => i.keyword === 'CMD')!.json, context.packageJson.scripts!.start!.split(' '), 'CMD is npm start');
+  t.ok(dockerfile.includes(SHIPPED_CMD), 'written as the broken copies below expect');
+  t.ok(context.packageJson.scripts!.start!.split(' ').includes('--max-semi-space-size=8'), 'with the young-generation bound the README\'s memory figures assume');
+  t.match(stages.at(-1)!.instructions.filter((i) => i.keyword === 'ENV').map((i) => i.rest).join('\n'), /^MALLOC_ARENA_MAX=2$/m, 'and the malloc arena bound');
 });
 
 t.test('each broken copy is rejected', async (t) => {
@@ -75,9 +80,9 @@ t.test('each broken copy is rejected', async (t) => {
     ['a version label package.json does not have', replace('image.version="0.1.0"', 'image.version="9.9.9"'), /image\.version=9\.9\.9 does not match package\.json/],
     ['no licenses label', replace(/^ +org\.opencontainers\.image\.licenses=.*\n/m, ''), /no LABEL org\.opencontainers\.image\.licenses/],
     ['no source label', replace(' \\\n      org.opencontainers.image.source="${IMAGE_SOURCE}"', ''), /no LABEL org\.opencontainers\.image\.source/],
-    ['CMD not npm start', replace('CMD ["node", "dist/main.js"]', 'CMD ["node", "dist-dev/test/fixtures/dev-tools/demo.js"]'), /is not `npm start`/],
-    ['CMD in shell form', replace('CMD ["node", "dist/main.js"]', 'CMD node dist/main.js'), /not in exec \(JSON\) form/],
-    ['npm as the entrypoint', replace('CMD ["node", "dist/main.js"]', 'ENTRYPOINT ["npm"]\nCMD ["node", "dist/main.js"]'), /ENTRYPOINT set/],
+    ['CMD not npm start', replace(SHIPPED_CMD, 'CMD ["node", "dist-dev/test/fixtures/dev-tools/demo.js"]'), /is not `npm start`/],
+    ['CMD in shell form', replace(SHIPPED_CMD, 'CMD node dist/main.js'), /not in exec \(JSON\) form/],
+    ['npm as the entrypoint', replace(SHIPPED_CMD, 'ENTRYPOINT ["npm"]\n' + SHIPPED_CMD), /ENTRYPOINT set/],
   ];
   for (const [name, text, pattern] of cases) t.match(dockerfileProblems(text, context).join('\n'), pattern, name);
 
