@@ -75,7 +75,17 @@ async function introspect(token) {
     return { active: false };
   }
 }
-const b64 = (chars) => randomBytes(Math.ceil((chars * 3) / 4) + 1).toString('base64url').slice(0, chars);
+/**
+ * A random segment of `chars` characters, encoded as a real JWT's segments are
+ * (RFC 7515 §2: unpadded base64url of whole bytes, so the last character
+ * carries no stray bits): the base64url text of floor(chars × 3/4) bytes,
+ * which is `chars` long for every length an encoding can have (not 4n+1).
+ */
+const b64 = (chars) => {
+  const text = randomBytes(Math.floor((chars * 3) / 4)).toString('base64url');
+  if (text.length !== chars) throw new Error(`no base64url text is ${chars} characters long`);
+  return text;
+};
 
 async function mint({ count, prefix, file, concurrency = 256 }) {
   const started = performance.now();
