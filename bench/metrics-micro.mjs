@@ -1,7 +1,8 @@
 // Micro-benchmark: what recording one cache-hit Check costs in the metrics,
 // as shipped (plain numbers for the counters, rendered through prom-client's
-// public collect() hook; one prom-client histogram observation) against the
-// same series kept entirely in prom-client counters and histograms.
+// public collect() hook; the histogram as plain bucket counts,
+// src/ops/plain-histogram.ts) against the same series kept entirely in
+// prom-client counters and histograms.
 //   npm run build && node bench/metrics-micro.mjs
 import { Counter, Histogram, Registry } from 'prom-client';
 import { Metrics } from '../dist/ops/metrics.js';

@@ -1,5 +1,6 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PlainHistogram } from './plain-histogram.js';
 
 /** Every series of the service's own carries this prefix (the gRPC and HTTP server series follow their conventions instead). */
 export const METRIC_PREFIX = 'authz_';
@@ -25,13 +26,14 @@ export interface BuildInfo {
 
 /**
  * The service's Prometheus metrics, in a registry of their own (one per app),
- * through prom-client's public API only.
+ * through prom-client's public API (the per-Check histograms are metrics of
+ * our own, registered with `registerMetric`).
  *
  * Counters touched on every Check are plain numbers turned into series at
  * scrape time by the metric's `collect()` hook: a prom-client counter update
  * hashes its labels, about 0.6 µs each, and a Check touches four of them. The
- * duration histograms are prom-client's own (its public API has no way to set
- * bucket counts): one observation per Check (bench/metrics-micro.mjs).
+ * duration histograms a Check observes are plain counts too
+ * (ops/plain-histogram.ts); the others (calls out) are prom-client's own.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -42,24 +44,24 @@ export class Metrics {
   readonly #grpcHandled = new Float64Array(GRPC_CODES);
   #cacheHits = 0;
 
-  readonly #grpcSeconds = new Histogram({
-    name: 'grpc_server_handling_seconds',
-    help: 'Time to answer a gRPC Check; grpc_code is the status code in the CheckResponse (the call itself always succeeds).',
-    labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly #grpcSecondsByCode = memo((code: string) => this.#grpcSeconds.labels({ ...CHECK_METHOD, grpc_code: code }));
-  readonly #httpSeconds = new Histogram({
-    name: 'http_server_request_duration_seconds',
-    help: 'Time to answer an HTTP authorization request (OpenTelemetry HTTP server semantic conventions); _count is the request count.',
-    labelNames: ['http_request_method', 'http_response_status_code'],
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly #grpcSeconds = new PlainHistogram(
+    'grpc_server_handling_seconds',
+    'Time to answer a gRPC Check; grpc_code is the status code in the CheckResponse (the call itself always succeeds).',
+    ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
+    LATENCY_BUCKETS,
+    this.registry,
+  );
+  readonly #grpcSecondsByCode = memo((code: string) => this.#grpcSeconds.series({ ...CHECK_METHOD, grpc_code: code }));
+  readonly #httpSeconds = new PlainHistogram(
+    'http_server_request_duration_seconds',
+    'Time to answer an HTTP authorization request (OpenTelemetry HTTP server semantic conventions); _count is the request count.',
+    ['http_request_method', 'http_response_status_code'],
+    LATENCY_BUCKETS,
+    this.registry,
+  );
   readonly #httpSecondsBy = memo((key: string) => {
     const [method, code] = key.split(' ') as [string, string];
-    return this.#httpSeconds.labels({ http_request_method: method, http_response_status_code: code });
+    return this.#httpSeconds.series({ http_request_method: method, http_response_status_code: code });
   });
 
   readonly #exchanges = new Counter({ name: `${METRIC_PREFIX}exchange_calls_total`, help: 'Calls to the token endpoint, by outcome (breaker_open: not called).', labelNames: ['outcome'], registers: [this.registry] });
