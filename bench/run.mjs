@@ -122,7 +122,7 @@ const { machineInfo } = await import('./lib/machine.mjs');
 const { loadAverage } = await import('./lib/proc.mjs');
 const { killAllSync, stopAll } = await import('./lib/processes.mjs');
 const { setPairGate } = await import('./lib/runs.mjs');
-const { serviceEnv, startAuthorizationServerProcess, startNullServer, startService } = await import('./lib/servers.mjs');
+const { serviceEnv, shippedEnv, shippedNodeArgs, startAuthorizationServerProcess, startNullServer, startService } = await import('./lib/servers.mjs');
 const { issueTargets, renderReport, targets } = await import('./report.mjs');
 const { cacheHit } = await import('./scenarios/cache-hit.mjs');
 const { cold } = await import('./scenarios/cold.mjs');
@@ -158,6 +158,8 @@ const results = {
   options: opts,
   build: { hash: buildHash, snapshot: 'bench/out/snapshot', distMtime: statSync(join(ROOT, 'dist', 'main.js')).mtime.toISOString() },
   contendedCores: CONTENDED_CORES,
+  /** how the service is run: npm start's node flags and the image's environment (bench/lib/servers.mjs) */
+  shipped: { nodeArgs: shippedNodeArgs(), env: shippedEnv() },
   h2load,
   h2loadHint: H2LOAD_INSTALL_HINT,
   scenarios: {},
