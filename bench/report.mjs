@@ -299,7 +299,11 @@ function missesSection(results) {
       `- **Many users.** Server CPU per call in the profiles: one token ${num(one.run.serverCpuUsPerCall, 0)} µs, ${int(s.profile.manyUsers.users)} users ${num(many.run.serverCpuUsPerCall, 0)} µs${Number.isFinite(nullMany) ? ` (null server under the same many-users load: ${num(nullMany, 0)} µs)` : ''}; the areas that grew most from one token to many users: ${growth.slice(0, 4).map((g) => `${g.area} ${g.us >= 0 ? '+' : ''}${num(g.us, 1)} µs`).join(', ')} (section "CPU profiles side by side").`,
     );
   }
-  if (s.memory?.after) lines.push('- **Memory.** The "Memory" section gives the split: the idle process, V8\'s heap, and about 0.9 KB per token of exchanged token and answer.');
+  if (s.memory?.after) {
+    const { baseline, after, count } = s.memory;
+    const answerBytes = after.heap && baseline.heap ? (after.heap.external - baseline.heap.external) / count : NaN;
+    lines.push(`- **Memory.** The "Memory" section gives the split: the idle process, V8's heap, and ${Number.isFinite(answerBytes) ? `about ${num(answerBytes, 0)} bytes` : 'the bytes'} per token of exchanged token and answer (V8's external memory, where the slabs are, grew by that much).`);
+  }
   if (s.cold?.c1?.serviceCheckMeanMs) lines.push('- **Cold path.** The "Cold path" section splits the overhead into the gRPC round trip, the service\'s own work around the exchange and its HTTP client.');
   return lines.length ? `### Where the misses come from\n\n${lines.join('\n')}\n\n` : '';
 }
@@ -561,7 +565,7 @@ export function renderReport(results) {
     if (mem.v8Default && !mem.v8Default.error) {
       md += `The service ran as shipped: \`node ${(results.shipped?.nodeArgs ?? []).join(' ')}\` (package.json's \`npm start\`, the image's CMD), the image's environment (${Object.entries(results.shipped?.env ?? {}).map(([name, value]) => `\`${name}=${value}\``).join(', ')}) and \`HEAP_GROWING_PERCENT=${mem.heapGrowingPercent ?? 10}\` (V8's \`--heap-growing-percent\`, set at start-up). A second fresh process filled with the same ${int(mem.count)} tokens and \`HEAP_GROWING_PERCENT=0\` (V8's own heap sizing) reached **${mb(mem.v8Default.afterRssKiB)} MB** VmRSS (V8 heap ${hb(mem.v8Default.heapUsed)} MB used of ${hb(mem.v8Default.heapTotal)} MB; idle ${mb(mem.v8Default.baselineRssKiB)} MB).\n\n`;
     }
-    md += `Where a process's memory sits (one trial run before this one, \`/proc/<pid>/smaps\` of a service holding 50,000 cached exchanges, 220 MB RSS): 41 MB were the node binary's own file-backed pages, which every Node process carries; 60 MB the C heap (malloc), where the answers' bytes live (about 0.9 KB per token: the exchanged token and the CheckResponse around it); 113 MB anonymous mappings, mostly V8's heap.\n\n`;;
+    md += `Where a process's memory sits (a trial run on an earlier build, before the slabs, the packed tokens and the shipped node flags: \`/proc/<pid>/smaps\` of a service holding 50,000 cached exchanges, 220 MB RSS): 41 MB were the node binary's own file-backed pages, which every Node process carries; 60 MB the C heap (malloc), where the answers' bytes live (about 0.9 KB per token: the exchanged token and the CheckResponse around it); 113 MB anonymous mappings, mostly V8's heap.\n\n`;;
   }
 
   md += `## Event-loop delay\n\nMeasured from outside the service's code: \`node --import ./bench/lib/eld-preload.mjs dist/main.js\` runs \`perf_hooks.monitorEventLoopDelay\` (10 ms resolution) and writes the histogram on SIGUSR2; it is reset before each service run and read after it. Per-run values are in the ELD column of the cache-hit tables.\n\n`;
