@@ -21,7 +21,8 @@ const NO_BYTES = Buffer.alloc(0);
  *
  * A token of base64url segments (a JWT) is kept packed (grpc/packed-token.ts),
  * a quarter smaller: a hit then copies the answer out with the token's text
- * written back, about a microsecond, for some 200 bytes less per cached user.
+ * written back (1.6 µs in a micro-benchmark, against 0.1 µs to send kept bytes
+ * as they are), for some 200 bytes less per cached user (README "Memory").
  * Any other token is kept as text, and a hit sends the kept bytes themselves.
  */
 class EncodedAllow implements ExchangedToken, SlabOwner {
