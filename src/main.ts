@@ -8,6 +8,7 @@ import { ReloadableConfig } from './config/reloadable.js';
 import { ConfigError } from './errors.js';
 import { routeGrpcLogs } from './grpc/logging.js';
 import { createLogger, type Logger } from './log.js';
+import { keepHeapLimitFloor } from './ops/heap-limit.js';
 
 /** The only place that reads process.env or exits. */
 function main(): void {
@@ -44,12 +45,24 @@ function configOrExit(source: ReloadableConfig): Config {
 }
 
 function serveOrSupervise(config: Config, source: ReloadableConfig): void {
-  // Read by V8 at each full collection, so setting it now, before the caches fill, is in time.
-  if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
+  sizeHeap(config);
   const log = createLogger(config.logLevel);
   routeGrpcLogs(log);
   if (config.workers > 1 && cluster.isPrimary) supervise(config, log);
   else void serve(config, source, log);
+}
+
+/**
+ * How far V8's heap may grow between full collections (README "Memory"): at
+ * least `HEAP_GROWING_PERCENT` past the live data, and up to
+ * `HEAP_LIMIT_FLOOR_MB` whatever is live. Read by V8 when it sets its next
+ * limit, so setting it now, before the caches fill, is in time.
+ */
+function sizeHeap(config: Config): void {
+  if (config.heapGrowingPercent === 0) return; // V8's own heuristics
+  const floorMb = config.settings.heapLimitFloorMb;
+  if (floorMb === 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
+  else keepHeapLimitFloor(floorMb * 1024 * 1024, config.heapGrowingPercent);
 }
 
 /**

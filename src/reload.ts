@@ -39,6 +39,7 @@ const RESTART_ONLY: ReadonlyArray<readonly [string, (config: Config) => unknown]
   ['TRACING', (config) => config.tracing],
   ['LOG_LEVEL', (config) => config.logLevel],
   ['HEAP_GROWING_PERCENT', (config) => config.heapGrowingPercent],
+  ['HEAP_LIMIT_FLOOR_MB', (config) => config.settings.heapLimitFloorMb],
   ['SHUTDOWN_GRACE_MS', (config) => config.shutdownGraceMs],
   // The Redis connection lives as long as the process; its keys (CACHE_KEYS_FILE) are reloaded.
   ['REDIS_URL', (config) => config.sharedCache?.url],
@@ -66,6 +67,7 @@ export function applicable(running: Config, next: Config): { config: Config; ign
     tracing: running.tracing,
     logLevel: running.logLevel,
     heapGrowingPercent: running.heapGrowingPercent,
+    settings: Object.freeze({ ...next.settings, heapLimitFloorMb: running.settings.heapLimitFloorMb }),
     shutdownGraceMs: running.shutdownGraceMs,
     sharedCache: running.sharedCache && next.sharedCache ? { ...running.sharedCache, keys: next.sharedCache.keys } : running.sharedCache,
   };

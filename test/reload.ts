@@ -27,3 +27,13 @@ t.test('everything applies except what the listeners, the process and the cache 
 t.test('an unchanged configuration ignores nothing', async (t) => {
   t.same(applicable(loadConfig(env), loadConfig(env)).ignored, []);
 });
+
+t.test('the heap settings wait for a restart: the running sizing stays', async (t) => {
+  const running = loadConfig(env);
+  const next = loadConfig({ ...env, HEAP_LIMIT_FLOOR_MB: '64', HEAP_GROWING_PERCENT: '20' });
+  const { config, ignored } = applicable(running, next);
+  t.same(ignored, ['HEAP_GROWING_PERCENT', 'HEAP_LIMIT_FLOOR_MB']);
+  t.equal(config.heapGrowingPercent, 10);
+  t.equal(config.settings.heapLimitFloorMb, 48);
+  t.ok(Object.isFrozen(config.settings));
+});

@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fromDist } from '../lib/dist.mjs';
 import { memoryOf } from '../lib/proc.mjs';
 import { grpcRun } from '../lib/runs.mjs';
 import { metricSum, serviceEnv, startService } from '../lib/servers.mjs';
@@ -40,7 +41,10 @@ export async function memory(ctx) {
   // The same fill with V8's own heap sizing (HEAP_GROWING_PERCENT=0), to show what the setting buys.
   log('memory: again with HEAP_GROWING_PERCENT=0 (V8 heuristics)');
   const v8Default = await measure(ctx, { count, cacheMax, minted, probeFile, tokensFile, label: 'service-memory-v8-default', extraEnv: { HEAP_GROWING_PERCENT: '0' } });
-  return { ...shipped, heapGrowingPercent: 10, v8Default: v8Default.error ? { error: v8Default.error } : { rssMiBAt100k: v8Default.rssMiBAt100k, baselineRssKiB: v8Default.baseline.rssKiB, afterRssKiB: v8Default.after.rssKiB, heapTotal: v8Default.after.heap.heapTotal, heapUsed: v8Default.after.heap.heapUsed } };
+  // The shipped heap sizing (README "Memory"), the defaults of the build under test.
+  const { SERVICE_SETTINGS } = await fromDist('config/settings.js');
+  const heap = { growingPercent: Number(SERVICE_SETTINGS.heapGrowingPercent.default), limitFloorMb: Number(SERVICE_SETTINGS.heapLimitFloorMb.default) };
+  return { ...shipped, heap, v8Default: v8Default.error ? { error: v8Default.error } : { rssMiBAt100k: v8Default.rssMiBAt100k, baselineRssKiB: v8Default.baseline.rssKiB, afterRssKiB: v8Default.after.rssKiB, heapTotal: v8Default.after.heap.heapTotal, heapUsed: v8Default.after.heap.heapUsed } };
 }
 
 async function measure(ctx, { count, cacheMax, minted, probeFile, tokensFile, label, extraEnv }) {

@@ -68,7 +68,7 @@ export interface Config {
   readonly reloadPollSeconds: number;
   readonly shutdownGraceMs: number;
   readonly workers: number;
-  /** V8 `--heap-growing-percent`; 0 = V8's default */
+  /** least V8 `--heap-growing-percent` (`settings.heapLimitFloorMb` may raise it); 0 = V8's heuristics */
   readonly heapGrowingPercent: number;
   readonly logLevel: LogLevel;
   /**

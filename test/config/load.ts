@@ -50,6 +50,8 @@ t.test('the minimal environment loads with the documented defaults', async (t) =
   t.equal(config.authorizationServer.timeoutMs, 5000);
   t.same(config.listen, { address: '0.0.0.0', grpcPort: 9001, httpPort: 9002 });
   t.equal(config.logLevel, 'info');
+  t.equal(config.heapGrowingPercent, 10, 'the heap grows at least 10 % past the live data…');
+  t.equal(config.settings.heapLimitFloorMb, 48, '…and to 48 MB whatever is live');
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.targets[0]?.client), 'frozen');
 });
 
@@ -93,6 +95,9 @@ const INVALID: Array<[string, Record<string, string | undefined>, RegExp[]]> = [
   ['blank scope', { EXCHANGE_SCOPE: '   ' }, [/^EXCHANGE_SCOPE: must hold at least one value$/]],
   ['inherited key file unreadable names CLIENT_*', { CLIENT_AUTH_METHOD: 'private_key_jwt', CLIENT_PRIVATE_KEY_FILE: '/missing.pem' }, [/^CLIENT_PRIVATE_KEY_FILE: cannot read \/missing\.pem \(ENOENT\)$/]],
   ['own key file unreadable names EXCHANGE_CLIENT_*', { EXCHANGE_CLIENT_AUTH_METHOD: 'private_key_jwt', EXCHANGE_CLIENT_PRIVATE_KEY_FILE: '/missing.pem' }, [/^EXCHANGE_CLIENT_PRIVATE_KEY_FILE: cannot read \/missing\.pem \(ENOENT\)$/]],
+  ['HEAP_LIMIT_FLOOR_MB not a number', { HEAP_LIMIT_FLOOR_MB: 'lots' }, [/^HEAP_LIMIT_FLOOR_MB: /]],
+  ['HEAP_LIMIT_FLOOR_MB negative', { HEAP_LIMIT_FLOOR_MB: '-1' }, [/^HEAP_LIMIT_FLOOR_MB: /]],
+  ['HEAP_GROWING_PERCENT past 100', { HEAP_GROWING_PERCENT: '101' }, [/^HEAP_GROWING_PERCENT: /]],
 ];
 
 t.test('every bad setting is one line naming its variable', async (t) => {
