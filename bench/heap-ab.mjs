@@ -74,7 +74,7 @@ try {
       rows[service.label].push(`${Math.round(result.rps)}/${Math.round(result.serverCpuUsPerCall)}/full ${gc.full}/promoted ${Math.round(gc.promoted / result.completed)} B`);
     }
   }
-  for (const service of services) rows[service.label].push(`VmRSS ${Math.round(memoryOf(service.pid).rssKiB / 1024)} MB`);
+  for (const service of services) rows[service.label].push(`VmRSS ${((memoryOf(service.pid).rssKiB * 1024) / 1e6).toFixed(1)} MB`); // MB = 10⁶ bytes, as in RESULTS.md
   console.log(JSON.stringify({ users, a: JSON.parse(args.a), b: JSON.parse(args.b), rows }, null, 1));
 } finally {
   await stopAll();
