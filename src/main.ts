@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
-import { setFlagsFromString } from 'node:v8';
 import { buildApp } from './app.js';
 import { EXIT, helpText, parseCommandLine, versionText } from './cli.js';
 import type { Config } from './config/load.js';
@@ -60,9 +59,7 @@ function serveOrSupervise(config: Config, source: ReloadableConfig): void {
  */
 function sizeHeap(config: Config): void {
   if (config.heapGrowingPercent === 0) return; // V8's own heuristics
-  const floorMb = config.settings.heapLimitFloorMb;
-  if (floorMb === 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
-  else keepHeapLimitFloor(floorMb * 1024 * 1024, config.heapGrowingPercent);
+  keepHeapLimitFloor(config.settings.heapLimitFloorMb * 1024 * 1024, config.heapGrowingPercent);
 }
 
 /**

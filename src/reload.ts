@@ -1,4 +1,5 @@
 import type { Config } from './config/model.js';
+import { SERVICE_SETTINGS } from './config/settings.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './ops/metrics.js';
@@ -47,6 +48,11 @@ const RESTART_ONLY: ReadonlyArray<readonly [string, (config: Config) => unknown]
   ['REDIS_TIMEOUT_MS', (config) => config.sharedCache?.timeoutMs],
 ];
 
+/** The restart-only settings as keys of `Config.settings`, which keeps their running values as the views above do. */
+const RESTART_ONLY_KEYS = Object.entries(SERVICE_SETTINGS)
+  .filter(([, spec]) => RESTART_ONLY.some(([name]) => name === spec.env))
+  .map(([key]) => key as keyof Config['settings']);
+
 /**
  * The configuration a reload applies: `next`, except for the settings that
  * need a restart, which keep their running values; `ignored` names those that
@@ -67,7 +73,7 @@ export function applicable(running: Config, next: Config): { config: Config; ign
     tracing: running.tracing,
     logLevel: running.logLevel,
     heapGrowingPercent: running.heapGrowingPercent,
-    settings: Object.freeze({ ...next.settings, heapLimitFloorMb: running.settings.heapLimitFloorMb }),
+    settings: Object.freeze({ ...next.settings, ...Object.fromEntries(RESTART_ONLY_KEYS.map((key) => [key, running.settings[key]])) }),
     shutdownGraceMs: running.shutdownGraceMs,
     sharedCache: running.sharedCache && next.sharedCache ? { ...running.sharedCache, keys: next.sharedCache.keys } : running.sharedCache,
   };

@@ -18,6 +18,9 @@ t.test('everything applies except what the listeners, the process and the cache 
   t.equal(config.listen.grpcPort, running.listen.grpcPort);
   t.equal(config.workers, running.workers);
   t.equal(config.cache.max, running.cache.max);
+  t.equal(config.settings.grpcPort, running.settings.grpcPort, 'Config.settings keeps the running value of a restart-only setting, as the views do');
+  t.equal(config.settings.workers, running.settings.workers);
+  t.equal(config.settings.clockTolerance, 5, 'a setting that applies is next\'s');
   t.equal(config.targets[0]?.client.secret, 'secret-two', 'a rotated secret applies');
   t.equal(config.targets[0]?.scope, 'orders:read');
   t.equal(config.validation.clockToleranceSeconds, 5);

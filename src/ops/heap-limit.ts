@@ -32,7 +32,8 @@ function worthChanging(current: number, next: number): boolean {
   return Math.abs(next - current) >= Math.max(1, current / 10);
 }
 
-function isFullCollection(entry: PerformanceEntry): boolean {
+/** A 'gc' performance entry of a full (mark-compact) collection. */
+export function isFullCollection(entry: PerformanceEntry): boolean {
   // A 'gc' entry's `detail` says which collection it was (Node's perf_hooks).
   return (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR;
 }
@@ -49,8 +50,8 @@ function isFullCollection(entry: PerformanceEntry): boolean {
  * percentage and its tight bound.
  *
  * After each full collection, V8's `--heap-growing-percent` is set from the
- * old generation then live, read by V8 when it next sets its limit.
- * Returns a function that stops.
+ * old generation then live, read by V8 when it next sets its limit; with no
+ * floor it is set once, to `minPercent`. Returns a function that stops.
  */
 export function keepHeapLimitFloor(
   floorBytes: number,
@@ -60,6 +61,7 @@ export function keepHeapLimitFloor(
 ): () => void {
   let current = growingPercentFor(floorBytes, minPercent, liveBytes());
   setPercent(current); // before the first full collection: sized on the start-up heap
+  if (floorBytes === 0) return () => {}; // no floor: the percentage never changes
   const observer = new PerformanceObserver((list) => {
     if (!list.getEntries().some(isFullCollection)) return;
     const next = growingPercentFor(floorBytes, minPercent, liveBytes());

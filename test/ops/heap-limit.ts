@@ -1,8 +1,8 @@
 import t from 'tap';
-import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { growingPercentFor, keepHeapLimitFloor, oldGenerationBytes } from '../../src/ops/heap-limit.js';
+import { growingPercentFor, isFullCollection, keepHeapLimitFloor, oldGenerationBytes } from '../../src/ops/heap-limit.js';
 
 const MB = 1024 * 1024;
 
@@ -61,11 +61,21 @@ t.test('set at once, then after each full collection as the live heap changes', 
   t.same(set, [100, 20, 10, 50], 'stopped: nothing more');
 });
 
+t.test('no floor: the least percentage, set once', async (t) => {
+  const set: number[] = [];
+  let live = 24 * MB;
+  const stop = keepHeapLimitFloor(0, 10, (percent) => set.push(percent), () => live);
+  live = 200 * MB;
+  await afterFullCollection();
+  stop();
+  t.same(set, [10], 'the fixed percentage, whatever is live later');
+});
+
 /** Full collections while objects that outlive young collections are made and dropped: the garbage a Check leaves in the old generation. */
 async function fullCollectionsUnderChurn(): Promise<number> {
   let majors = 0;
   const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
+    majors += list.getEntries().filter(isFullCollection).length;
   });
   observer.observe({ entryTypes: ['gc'] });
   const kept: object[][] = [];
