@@ -7,6 +7,10 @@
 //
 //   npm run build:dev
 //   node bench/heap-ab.mjs --users 10000 --a '{"HEAP_GROWING_PERCENT":"10"}' --b '{}'
+//   node bench/heap-ab.mjs --users 100000 --a '{}' --b '{"nodeArgs":["--max-semi-space-size=8"]}'
+//
+// `nodeArgs` in a side's JSON are node flags put after `npm start`'s (so they
+// win); every other key is an environment variable.
 //
 // Prints one JSON object: per target, one "rps/CPU µs per Check/full
 // collections/promoted bytes per Check" entry per run, then each service's VmRSS.
@@ -55,8 +59,9 @@ try {
   await control.mint(users, 'ab', tokensFile);
   const services = [];
   for (const [label, extra] of [['a', args.a], ['b', args.b]]) {
-    const env = serviceEnv(as, { EXCHANGE_CACHE_MAX: String(users + 10_000), TOKEN_EXCHANGE_ENDPOINT_URL: control.fastTokenEndpoint, ...JSON.parse(extra) });
-    const service = await startService(outDir, env, { label, nodeArgs: ['--trace-gc-nvp'] });
+    const { nodeArgs = [], ...extraEnv } = JSON.parse(extra);
+    const env = serviceEnv(as, { EXCHANGE_CACHE_MAX: String(users + 10_000), TOKEN_EXCHANGE_ENDPOINT_URL: control.fastTokenEndpoint, ...extraEnv });
+    const service = await startService(outDir, env, { label, nodeArgs: ['--trace-gc-nvp', ...nodeArgs] });
     if (!service.started) throw new Error(`service ${label} did not start: ${service.output}`);
     await grpcRun({ ...service, label }, { mode: 'closed', concurrency: 64, connections: 1, order: 'once', durationS: 900, warmupS: 0, deadlineMs: 60_000, tokensFile });
     services.push({ ...service, label, logFile: join(outDir, 'logs', `${label}.log`) });

@@ -44,7 +44,7 @@ t.test('the Dockerfile has every required property', async (t) => {
   t.ok(stages.length >= 2, 'multi-stage');
   t.same(stages.at(-1)!.instructions.find((i) => i.keyword === 'CMD')!.json, context.packageJson.scripts!.start!.split(' '), 'CMD is npm start');
   t.ok(dockerfile.includes(SHIPPED_CMD), 'written as the broken copies below expect');
-  t.ok(context.packageJson.scripts!.start!.split(' ').includes('--max-semi-space-size=8'), 'with the young-generation bound the README\'s memory figures assume');
+  t.ok(context.packageJson.scripts!.start!.split(' ').includes('--max-semi-space-size=4'), 'with the young-generation bound the README\'s memory figures assume');
   t.match(stages.at(-1)!.instructions.filter((i) => i.keyword === 'ENV').map((i) => i.rest).join('\n'), /^MALLOC_ARENA_MAX=2$/m, 'and the malloc arena bound');
 });
 
