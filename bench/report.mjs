@@ -226,7 +226,7 @@ export function issueTargets(results) {
 
 function runTable(runs, { showEld = false } = {}) {
   if (!runs?.length) return '_no runs_\n';
-  const header = ['rep', 'target', 'loader', 'rps', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU µs/call', 'not OK', 'errors', 'other load (cores)'];
+  const header = ['rep', 'target', 'loader', 'rps', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU µs/call', 'loader CPU µs/call', 'not OK', 'errors', 'other load (cores)'];
   if (showEld) header.push('ELD p99 ms (raw)');
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => ' --- ').join('|')}|`];
   for (const run of runs) {
@@ -244,6 +244,7 @@ function runTable(runs, { showEld = false } = {}) {
       isH2 ? '—' : num(l.p99),
       num(l.max),
       `${isH2 ? '≈' : ''}${num(run.serverCpuUsPerCall, 0)}`,
+      Number.isFinite(run.loaderCpuUsPerCall) ? num(run.loaderCpuUsPerCall, 0) : '—',
       notOk,
       errors,
       `${num(run.otherCores, 2)}${run.contended ? ' ⚠' : ''}`,
@@ -370,6 +371,14 @@ function profileSection(p) {
 }
 
 /** Open loop at a fraction of the null server's closed-loop rate, many users (bench/scenarios/many-users.mjs). */
+/** The many-users runs again with the 50 streams over two loader processes (not an issue row: the rows keep the issue's one loader). */
+function twoLoadersSection(runs) {
+  let md = `### The same 50 streams over two loader processes\n\nTwo grpc-js loader processes at once, 25 streams each, each on its own HTTP/2 connection, cycling through the same tokens. Rates and calls add up; each latency percentile is the higher of the two loaders'. One loader process holds every stream on one connection and is itself one Node process on the same two cores: these runs show what the servers sustain when it is not the loader that sets the rate.\n\n`;
+  md += pairedLine('grpc-js loader ×2, closed loop, 2 × 25 streams', runs);
+  if (runs.some((run) => run.target === 'null-minimal')) md += pairedLine('the same, against the minimal null server', againstMinimal(runs));
+  return `${md}\n${runTable(runs)}\n`;
+}
+
 function openLoopSection(mu) {
   const o = mu.openLoop;
   let md = `### Open loop at ${o.fraction}× the null server's closed-loop rate\n\n${int(o.rate)} Checks/s on a fixed schedule (${o.fraction} × the null server's median ${int(o.nullRps)} rps above), cycling through the same ${int(mu.count)} tokens; latency from the scheduled send time, so a target that falls behind shows its queue. Null, minimal null and service in one rotation.\n\n`;
@@ -481,7 +490,7 @@ export function renderReport(results) {
   md += `- **Service**: \`${s.cacheHit?.serviceCommand ?? results.serviceCommand ?? 'node dist/main.js'}\` (own process), LOG_LEVEL=info, EXCHANGE_CACHE_MAX=20000 (the default 10,000 would evict part of the 10,000-user set), in front of the bench authorization server (\`bench/as-server.mjs\`: the project's oidc-provider server, own process). The \`--import\` preload only measures event-loop delay.\n`;
   md += `- **Load**: h2load (\`-c 1 -m 50 -t 1\` or \`-m 1\`; one pre-encoded, length-prefixed CheckRequest from the official schema, verified once per target below) and \`bench/grpc-loader.mjs\` (@grpc/grpc-js, one HTTP/2 connection, pre-encoded requests, latency per call from the send time, or from the scheduled time in open loop). Each their own process.\n`;
   md += `- **Repetitions**: ${o.reps} pairs for 50-stream runs, ${o.lightReps} for 1-stream and many-user runs; ${o.durationS} s measured after ${o.warmupS} s warm-up (${o.c1DurationS} s at 1 stream).\n`;
-  md += `- "server CPU µs/call" is the target process's user + system CPU time (from /proc) over the run divided by the calls it answered; for h2load it is approximate (≈), as h2load does not count warm-up calls.\n\n`;
+  md += `- "server CPU µs/call" is the target process's user + system CPU time (from /proc) over the run divided by the calls it answered; for h2load it is approximate (≈), as h2load does not count warm-up calls. "loader CPU µs/call" is the grpc-js loader's own CPU (\`process.cpuUsage()\`, every thread of its process) from the end of its warm-up on, divided by the calls answered in that time: its start-up and the pre-encoding of the requests are left out. Where it is near 1,000,000 ÷ rps, the loader, one Node process, is what set the rate.\n\n`;
 
   const ch = s.cacheHit;
   md += `## Cache hit (one token)\n\n`;
@@ -517,6 +526,7 @@ export function renderReport(results) {
     md += pairedLine('grpc-js loader, closed loop, 50 streams, cycling through all tokens', mu.runs);
     if (mu.runs.some((run) => run.target === 'null-minimal')) md += pairedLine('the same, against the minimal null server', againstMinimal(mu.runs));
     md += `\n${runTable(mu.runs)}\n`;
+    if (mu.twoLoaders?.length) md += twoLoadersSection(mu.twoLoaders);
     if (mu.openLoop) md += openLoopSection(mu);
   }
 

@@ -22,6 +22,47 @@ export async function grpcRun(target, config, { eld = false } = {}) {
   );
 }
 
+/**
+ * The same closed-loop load split over `processes` grpc-js loaders at once,
+ * each its own process and HTTP/2 connection with `concurrency / processes`
+ * streams: for where one loader process, not the target, sets the rate. Rates,
+ * calls and the loaders' CPU add up; each latency percentile is the higher of
+ * the loaders' (a bound, not a merged histogram).
+ */
+export async function grpcRunSplit(target, config, processes) {
+  return accounted(async () => {
+    const before = cpuSeconds(target.pid);
+    const parts = await Promise.all(Array.from({ length: processes }, () => runLoader({ target: `127.0.0.1:${target.port}`, ...config, concurrency: config.concurrency / processes })));
+    const serverCpuS = cpuSeconds(target.pid) - before;
+    const total = (pick) => parts.reduce((sum, part) => sum + pick(part), 0);
+    const completed = total((part) => part.completed);
+    const recorded = total((part) => part.recorded);
+    const latencyMs = {};
+    for (const key of ['p50', 'p90', 'p99', 'max']) latencyMs[key] = Math.max(...parts.map((part) => part.latencyMs[key]));
+    const sumCounts = (pick) => parts.reduce((sum, part) => { for (const [code, n] of Object.entries(pick(part) ?? {})) sum[code] = (sum[code] ?? 0) + n; return sum; }, {});
+    return {
+      target: target.label,
+      loader: `grpc-js ×${processes}`,
+      mode: 'closed',
+      concurrency: config.concurrency,
+      connections: processes,
+      completed,
+      recorded,
+      ok: total((part) => part.ok),
+      notOk: sumCounts((part) => part.notOk),
+      errors: sumCounts((part) => part.errors),
+      unfinished: total((part) => part.unfinished),
+      rps: total((part) => part.rps),
+      latencyMs,
+      loaderCpuS: total((part) => part.loaderCpuS),
+      // per call of each loader's window, averaged over the loaders by their calls
+      loaderCpuUsPerCall: total((part) => part.loaderCpuUsPerCall * part.recorded) / recorded,
+      serverCpuS,
+      serverCpuUsPerCall: completed > 0 ? (serverCpuS * 1e6) / completed : NaN,
+    };
+  });
+}
+
 /** An h2load run against `target` with the framed body in `dataFile`. */
 export async function h2loadRun(target, { dataFile, connections, streams, durationS, warmupS }, { eld = false } = {}) {
   return withEld(target, eld, () =>
