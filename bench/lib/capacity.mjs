@@ -42,6 +42,18 @@ export function coefficientsOf(results) {
       value: rep.point ? rep.point.redis.usedMemoryGrowth / rep.point.users : NaN,
       from: 'Capacity model check: Redis used_memory growth per user of the measured point (one sealed entry each)',
     },
+    heapBytesPerUser: {
+      value: s.memory?.perEntryHeapBytes ?? NaN,
+      from: 'Memory: live V8 heap per cached token after a full GC',
+    },
+    idleHeapBytes: {
+      value: s.memory?.baseline?.heapAfterGc?.heapUsed ?? NaN,
+      from: 'Memory: V8 heap used after start + 1 Check and a forced full GC',
+    },
+    heapFloorBytes: {
+      value: s.memory?.heap ? s.memory.heap.limitFloorMb * 1024 * 1024 : NaN,
+      from: 'Memory: the build\'s HEAP_LIMIT_FLOOR_MB (README "Memory")',
+    },
     idleRssBytes: {
       value: s.memory?.baseline ? s.memory.baseline.rssKiB * 1024 : NaN,
       from: 'Memory: VmRSS after start + 1 Check (LOG_LEVEL=warn, no shared tier)',
@@ -80,9 +92,22 @@ export function predict(c, { R, U, Q, L, perReplicaUsers = U, cacheMax = Infinit
     redis: { mgetPerS: localMissesPerS, setPerS: exchangesPerS, opsPerS: localMissesPerS + exchangesPerS },
     cores: cpuUsPerS / 1e6,
     cpuUsPerCheck: Q > 0 ? cpuUsPerS / Q : NaN,
-    rssBytesPerReplica: v('idleRssBytes') + held * v('bytesPerUser'),
+    rssBytesPerReplica: v('idleRssBytes') + held * v('bytesPerUser') + heapFloorRoom(c, held),
     redisBytes: U * v('redisBytesPerUser'),
   };
+}
+
+/**
+ * What the heap's floor may add to a process holding `users` (README
+ * "Memory"): V8's heap may grow to the floor before a full collection, however
+ * little is live, so a process whose live heap is under the floor can hold up
+ * to the difference in garbage. An upper bound: between two full collections
+ * the heap holds anywhere from none of it to all. `bytesPerUser`, measured at
+ * a live heap above the floor, already covers the percentage past it.
+ */
+export function heapFloorRoom(c, users) {
+  const room = c.heapFloorBytes.value - (c.idleHeapBytes.value + users * c.heapBytesPerUser.value);
+  return Number.isFinite(room) ? Math.max(0, room) : 0;
 }
 
 /**
@@ -107,7 +132,7 @@ export function modelCheck(results) {
       { name: 'Redis commands/s (all)', predicted: p.redis.opsPerS, measured: point.redisOpsPerS, uses: ['exchangesPerToken'] },
       { name: 'CPU µs per Check (both replicas)', predicted: p.cpuUsPerCheck, measured: point.cpuUsPerCheck, uses: ['hitUs', 'sharedExtraUs', 'missUs'] },
       { name: 'cores (both replicas, at the measured checks/s)', predicted: p.cores, measured: point.cpuS / point.windowS, uses: ['hitUs', 'sharedExtraUs', 'missUs'] },
-      { name: 'RSS per replica, MB', predicted: p.rssBytesPerReplica / 1e6, measured: measuredRss / 1e6, uses: ['replicaIdleRssBytes', 'bytesPerUser'] },
+      { name: 'RSS per replica, MB (at most: the heap floor\'s room counted whole)', predicted: p.rssBytesPerReplica / 1e6, measured: measuredRss / 1e6, uses: ['replicaIdleRssBytes', 'bytesPerUser', 'heapFloorBytes', 'idleHeapBytes', 'heapBytesPerUser'] },
     ],
   };
 }
