@@ -57,6 +57,9 @@ const clients = Array.from(
 await Promise.all(clients.map((client) => new Promise((resolve, reject) => client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve())))));
 
 const recorder = new LatencyRecorder(1_000_000);
+// Open loop: how late this process itself sent each recorded call (send time − scheduled time). A latency
+// tail no larger than this is the loader's own, not the target's.
+const sendLag = new LatencyRecorder(1_000_000);
 const errors = {};
 const errorSamples = [];
 const notOk = {};
@@ -138,6 +141,7 @@ if (config.mode === 'closed') {
           dropped++;
           continue;
         }
+        if (scheduled >= warmEnd) sendLag.record(now - scheduled);
         const promise = call(i, scheduled);
         pending.add(promise);
         promise.then(() => pending.delete(promise));
@@ -176,6 +180,7 @@ console.log(
     windowS: windowMs / 1000,
     rps: recordedCompletions / (windowMs / 1000),
     latencyMs: latency,
+    sendLagMs: config.mode === 'open' ? sendLag.summary() : undefined,
     firstAnswer,
     loaderCpuS: (cpu.user + cpu.system) / 1e6,
     loaderCpuUsPerCall: windowCalls > 0 ? (windowCpu.user + windowCpu.system) / windowCalls : null,

@@ -387,6 +387,9 @@ function openLoopSection(mu) {
     const m = pairedAgainst(o.runs, label, (run) => run.latencyMs?.p50);
     if (l) md += `- against the ${label === 'null' ? 'null server' : 'minimal null server'}: p99 ${num(l.service)} / ${num(l.null)} ms = **${num(l.ratio)}×** (per-pair ${l.ratios.map((x) => num(x)).join(', ')}); p50 ${num(m.service)} / ${num(m.null)} ms = **${num(m.ratio)}×**\n`;
   }
+  // A latency tail no longer than the loader's own lateness in sending is the loader's, not the target's.
+  const lagged = o.runs.filter((run) => run.sendLagMs);
+  if (lagged.length) md += `- the loader's own lateness in sending (send time − scheduled time), p99 per run: ${lagged.map((run) => `${run.target} ${num(run.sendLagMs.p99)} ms`).join(', ')}\n`;
   return `${md}\n${runTable(o.runs)}\n`;
 }
 
