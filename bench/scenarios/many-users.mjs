@@ -1,8 +1,9 @@
 // Many users: N distinct valid tokens, all exchanged and cached first (through
 // the real authorization server), then closed-loop c=50 cycling through them,
 // against both null servers (null, null-minimal, service in one rotation); the
-// same 50 streams split over two loader processes; then an open loop at a fixed fraction (0.9) of the null server's closed-loop rate,
-// latency from the scheduled send time. The null servers get the same N request
+// same 50 streams split over two loader processes; then an open loop at a
+// fixed fraction (0.9) of the null server's closed-loop rate, latency from the
+// scheduled send time. The null servers get the same N request
 // bodies. Cache misses during the measured runs are read from the service's
 // /metrics (should be 0).
 import { metricSum } from '../lib/servers.mjs';
