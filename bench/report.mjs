@@ -266,6 +266,11 @@ function pairedLine(label, runs) {
   return `- ${label}: ${parts.join('; ')}\n`;
 }
 
+/** {@link pairedLine} against the minimal null server, when the runs have one. */
+function minimalLine(label, runs) {
+  return runs?.some((run) => run.target === 'null-minimal') ? pairedLine(label, againstMinimal(runs)) : '';
+}
+
 function verificationTable(verification) {
   if (!verification) return '';
   const lines = ['| target | HTTP status | grpc-status | decoded CheckResponse (official schema) | request / response bytes |', '| --- | --- | --- | --- | --- |'];
@@ -375,7 +380,7 @@ function profileSection(p) {
 function twoLoadersSection(runs) {
   let md = `### The same 50 streams over two loader processes\n\nTwo grpc-js loader processes at once, 25 streams each, each on its own HTTP/2 connection, cycling through the same tokens. Rates and calls add up; each latency percentile is the higher of the two loaders'. One loader process holds every stream on one connection and is itself one Node process on the same two cores: these runs show what the servers sustain when it is not the loader that sets the rate.\n\n`;
   md += pairedLine('grpc-js loader ×2, closed loop, 2 × 25 streams', runs);
-  if (runs.some((run) => run.target === 'null-minimal')) md += pairedLine('the same, against the minimal null server', againstMinimal(runs));
+  md += minimalLine('the same, against the minimal null server', runs);
   return `${md}\n${runTable(runs)}\n`;
 }
 
@@ -400,7 +405,7 @@ function users100kSection(big) {
   if (!big) return `${md}not run\n\n`;
   md += `A service of its own (as shipped, LOG_LEVEL=info, EXCHANGE_CACHE_MAX=${int(big.cacheMax)}) was filled with ${int(big.count)} distinct real RS256 tokens through the bench's fast exchange endpoint (as in the memory scenario): ${int(big.warm.ok)} OK in ${num(big.warm.seconds, 1)} s, ${int(big.warm.exchanges)} exchanges, ${num(big.warm.serverCpuUsPerCall, 0)} µs of service CPU per Check (each a new token: validation, exchange, cache fill); VmRSS after the runs ${num((big.rssKiBAfter * 1024) / 1e6, 1)} MB. Then closed loop, 50 streams, cycling through every token; the null servers got the same ${int(big.count)} request bodies. Cache misses during the measured runs (service /metrics): **${big.missesDuring}**.\n\n`;
   md += pairedLine('against the null server', big.runs);
-  md += pairedLine('against the minimal null server', againstMinimal(big.runs));
+  md += minimalLine('against the minimal null server', big.runs);
   return `${md}\n${runTable(big.runs)}\n`;
 }
 
@@ -505,8 +510,8 @@ export function renderReport(results) {
     md += pairedLine('h2load, 1 stream', ch.h2load?.c1);
     md += pairedLine('grpc-js loader, closed loop, 50 streams', ch.grpc?.c50);
     md += pairedLine('grpc-js loader, closed loop, 1 stream', ch.grpc?.c1);
-    if (ch.h2load?.c50?.some((run) => run.target === 'null-minimal')) md += pairedLine('h2load, 50 streams, against the minimal null server', againstMinimal(ch.h2load.c50));
-    if (ch.grpc?.c50?.some((run) => run.target === 'null-minimal')) md += pairedLine('grpc-js loader, closed loop, 50 streams, against the minimal null server', againstMinimal(ch.grpc.c50));
+    md += minimalLine('h2load, 50 streams, against the minimal null server', ch.h2load?.c50);
+    md += minimalLine('grpc-js loader, closed loop, 50 streams, against the minimal null server', ch.grpc?.c50);
     if (ch.h2load?.skipped) md += `- h2load rows skipped: ${ch.h2load.skipped}\n`;
     md += `\n### Runs\n\n${runTable([...(ch.h2load?.c50 ?? []), ...(ch.h2load?.c1 ?? [])], { showEld: true })}\n${runTable([...(ch.grpc?.c50 ?? []), ...(ch.grpc?.c1 ?? [])], { showEld: true })}\n`;
     md += `h2load reports min / mean / max per request, not percentiles; p99 figures come from the grpc-js loader. ELD = event-loop delay p99 of the service during that run, less the 10 ms timer resolution (raw histogram value in brackets).\n\n`;
@@ -527,7 +532,7 @@ export function renderReport(results) {
   else if (mu) {
     md += `Warm-up through the real authorization server: ${int(mu.warm.ok)} OK Checks in ${num(mu.warm.seconds, 1)} s, ${int(mu.warm.exchanges)} exchanges. Cache misses during the measured runs (service /metrics): **${mu.missesDuring}**.\n\n`;
     md += pairedLine('grpc-js loader, closed loop, 50 streams, cycling through all tokens', mu.runs);
-    if (mu.runs.some((run) => run.target === 'null-minimal')) md += pairedLine('the same, against the minimal null server', againstMinimal(mu.runs));
+    md += minimalLine('the same, against the minimal null server', mu.runs);
     md += `\n${runTable(mu.runs)}\n`;
     if (mu.twoLoaders?.length) md += twoLoadersSection(mu.twoLoaders);
     if (mu.openLoop) md += openLoopSection(mu);
